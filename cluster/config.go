@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Defaults.
+const (
+	DefaultHTTPPort          = 8181
+	DefaultMulticastPort     = 4983
+	DefaultMulticastTimeout  = time.Second
+	DefaultHeartbeatInterval = 500 * time.Millisecond
+	DefaultFailureTimeout    = 3 * time.Second
+	DefaultMaxValueSize      = 1 << 20
+)
+
+// DefaultGroup is the multicast group nodes meet on: administratively
+// scoped (RFC 2365), so routers do not forward it off the site.
+var DefaultGroup = netip.MustParseAddr("239.255.41.83")
+
+// ErrBadConfig is wrapped by the errors Validate returns.
+var ErrBadConfig = errors.New("bad configuration")
+
+// Config is what a Node needs. Parsing files and flags belongs to cmd/;
+// the cluster gets a finished Config.
+type Config struct {
+	// Addr is the node's own address: it serves HTTP on Addr:HTTPPort and
+	// sends multicast from Addr. Required.
+	Addr netip.Addr
+	// HTTPPort is the HTTP port every node of the cluster serves on.
+	// 0 means DefaultHTTPPort.
+	HTTPPort int
+	// MulticastTimeout is how long a query (whohas) waits for answers.
+	// 0 means DefaultMulticastTimeout.
+	MulticastTimeout time.Duration
+	// HeartbeatInterval is how often the node announces itself, jittered by
+	// ±10%. 0 means DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// FailureTimeout is how long a member may stay silent before it is
+	// considered gone. 0 means DefaultFailureTimeout. It must be at least
+	// three heartbeat intervals.
+	FailureTimeout time.Duration
+	// MaxValueSize is the largest value in bytes the node stores or reads
+	// from a peer. 0 means DefaultMaxValueSize.
+	MaxValueSize int64
+	// Logger receives the node's events. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in; the caller
+// sets Addr.
+func DefaultConfig() Config {
+	return Config{
+		HTTPPort:          DefaultHTTPPort,
+		MulticastTimeout:  DefaultMulticastTimeout,
+		HeartbeatInterval: DefaultHeartbeatInterval,
+		FailureTimeout:    DefaultFailureTimeout,
+		MaxValueSize:      DefaultMaxValueSize,
+	}
+}
+
+// withDefaults returns c with zero fields replaced by their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.HTTPPort == 0 {
+		c.HTTPPort = d.HTTPPort
+	}
+	if c.MulticastTimeout == 0 {
+		c.MulticastTimeout = d.MulticastTimeout
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = d.HeartbeatInterval
+	}
+	if c.FailureTimeout == 0 {
+		c.FailureTimeout = d.FailureTimeout
+	}
+	if c.MaxValueSize == 0 {
+		c.MaxValueSize = d.MaxValueSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports the first problem with c, after defaults are applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case !c.Addr.IsValid():
+		return fmt.Errorf("%w: no node address", ErrBadConfig)
+	case !c.Addr.Is4():
+		return fmt.Errorf("%w: node address %s is not IPv4", ErrBadConfig, c.Addr)
+	case c.HTTPPort < 1 || c.HTTPPort > 65535:
+		return fmt.Errorf("%w: http port %d out of range", ErrBadConfig, c.HTTPPort)
+	case c.MulticastTimeout < 0:
+		return fmt.Errorf("%w: negative multicast timeout", ErrBadConfig)
+	case c.HeartbeatInterval < 0:
+		return fmt.Errorf("%w: negative heartbeat interval", ErrBadConfig)
+	case c.MaxValueSize < 0:
+		return fmt.Errorf("%w: negative max value size", ErrBadConfig)
+	case c.FailureTimeout < 3*c.HeartbeatInterval:
+		return fmt.Errorf("%w: failure timeout %s is less than three heartbeat intervals (%s)",
+			ErrBadConfig, c.FailureTimeout, 3*c.HeartbeatInterval)
+	}
+	return nil
+}

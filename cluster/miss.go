@@ -1,0 +1,167 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/diststore/diststore/mcast"
+	"github.com/diststore/diststore/store"
+)
+
+// query is one outstanding whohas. Answers are delivered on the channels
+// without blocking; a query that is not listening loses nothing it needs,
+// since the first answers are the ones it uses.
+type query struct {
+	holders chan netip.Addr // nodes that answered gotkey
+	nokey   chan netip.Addr // synced masters that answered nokey
+}
+
+// GetLocal returns key's entry if this node holds it. It never asks the
+// cluster.
+func (n *Node) GetLocal(key string) (store.Entry, bool) {
+	return n.st.Get(key)
+}
+
+// Get returns key's entry: from this node if it holds it, else from the
+// first node that answers a whohas, keeping a copy here. It returns
+// ErrNotFound when no node holds the key.
+func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error) {
+	if e, ok := n.st.Get(key); ok {
+		n.stats.LocalHits.Add(1)
+		return e, SourceLocal, nil
+	}
+	// A synced master holds every key: no need to ask.
+	n.mu.Lock()
+	authoritative := n.pair.Has(n.self) && n.synced
+	n.mu.Unlock()
+	if authoritative {
+		n.stats.Misses.Add(1)
+		return store.Entry{}, "", ErrNotFound
+	}
+	ch := n.flight.DoChan(key, func() (any, error) { return n.resolve(key) })
+	select {
+	case <-ctx.Done():
+		return store.Entry{}, "", ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			if errors.Is(r.Err, ErrNotFound) {
+				n.stats.Misses.Add(1)
+			}
+			return store.Entry{}, "", r.Err
+		}
+		n.stats.RemoteHits.Add(1)
+		return r.Val.(store.Entry), SourcePeer, nil
+	}
+}
+
+// resolve asks the cluster for key and fetches it from the first holder
+// that answers. It runs once per key at a time (singleflight) and is
+// bounded by the multicast timeout plus one fetch.
+func (n *Node) resolve(key string) (store.Entry, error) {
+	q := &query{holders: make(chan netip.Addr, 16), nokey: make(chan netip.Addr, 4)}
+	n.mu.Lock()
+	n.queries[key] = q
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.queries, key)
+		n.mu.Unlock()
+	}()
+
+	start := n.now()
+	local := n.tr.LocalAddr()
+	n.send(mcast.Message{Kind: mcast.WhoHas, Key: key, Addr: n.self, Port: local.Port()})
+
+	deadline := time.NewTimer(n.cfg.MulticastTimeout)
+	defer deadline.Stop()
+	var grace <-chan time.Time
+	for {
+		select {
+		case <-n.stop:
+			return store.Entry{}, ErrClosed
+		case <-deadline.C:
+			return store.Entry{}, ErrNotFound
+		case <-grace:
+			return store.Entry{}, ErrNotFound
+		case <-q.nokey:
+			// A synced master holds every key written through the cluster.
+			// Give holders of keys stored with POST /local (which no master
+			// holds) as long again as the master took to answer.
+			if grace == nil {
+				wait := max(n.now().Sub(start), time.Millisecond)
+				grace = time.After(wait)
+			}
+		case from := <-q.holders:
+			ctx, cancel := context.WithTimeout(context.Background(), n.peers.fetchTimeout)
+			e, err := n.peers.fetch(ctx, from, n.cfg.HTTPPort, key)
+			cancel()
+			if err != nil {
+				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
+				continue // try the next holder, if one answers in time
+			}
+			n.clock.Observe(e.Version)
+			held, _, err := n.st.Put(key, e)
+			if err != nil {
+				return store.Entry{}, err
+			}
+			return held, nil
+		}
+	}
+}
+
+// onWhoHas answers a whohas: gotkey if this node holds the key, nokey if
+// it is a synced master that does not.
+func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
+	if m.Addr == n.self {
+		return
+	}
+	_, have := n.st.Get(m.Key)
+	n.mu.Lock()
+	authoritative := n.pair.Has(n.self) && n.synced
+	epoch := n.pair.Epoch
+	n.mu.Unlock()
+	if !have && !authoritative {
+		return
+	}
+	if !n.answerable(p, m.Addr) {
+		return
+	}
+	to := netip.AddrPortFrom(m.Addr, m.Port)
+	if have {
+		n.reply(to, mcast.Message{Kind: mcast.GotKey, Key: m.Key, Addr: n.self})
+		return
+	}
+	n.reply(to, mcast.Message{Kind: mcast.NoKey, Key: m.Key, Addr: n.self, Epoch: epoch})
+}
+
+// onAnswer hands a gotkey or nokey to the query waiting for it. A nokey
+// counts only from a node this one holds as master.
+func (n *Node) onAnswer(p mcast.Packet, m mcast.Message) {
+	if m.Addr != p.From.Addr() {
+		n.stats.Refused.Add(1)
+		return
+	}
+	n.mu.Lock()
+	q := n.queries[m.Key]
+	isMaster := n.pair.Has(m.Addr)
+	n.mu.Unlock()
+	if q == nil {
+		return
+	}
+	ch := q.holders
+	if m.Kind == mcast.NoKey {
+		if !isMaster {
+			return
+		}
+		ch = q.nokey
+	}
+	select {
+	case ch <- m.Addr:
+	default:
+	}
+}
+
+// Keys returns every key this node holds, sorted.
+func (n *Node) Keys() []string { return n.st.Keys() }

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/cluster"
+	"github.com/diststore/diststore/httpapi"
+	"github.com/diststore/diststore/mcast"
+	"github.com/diststore/diststore/store"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "diststored",
+		Usage:   "run a diststore node",
+		Version: version,
+		Description: "diststored joins the diststore cluster on the LAN by UDP multicast, " +
+			"serves the HTTP API and holds keys. Every flag can also be set with an " +
+			"environment variable DISTSTORE_<FLAG> or in diststored.cfg, section [diststored].",
+		Flags:           Flags(),
+		Action:          run,
+		HideHelpCommand: true,
+	}
+}
+
+// run starts the node and serves until SIGTERM or SIGINT, then leaves the
+// cluster, finishes in-flight requests and stops.
+func run(c *cli.Context) error {
+	s, err := loadSettings(c)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.App.ErrWriter, s.LogFormat, s.LogLevel)
+	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	var ifi *net.Interface
+	if s.Interface != "" {
+		if ifi, err = net.InterfaceByName(s.Interface); err != nil {
+			return fmt.Errorf("--interface %q: %w", s.Interface, err)
+		}
+	}
+	httpAddr := netip.AddrPortFrom(s.Bind, uint16(s.HTTPPort)).String()
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", httpAddr, err)
+	}
+	defer ln.Close()
+	tr, err := mcast.ListenUDP(mcast.UDPConfig{Addr: s.Bind, Group: s.Group, Interface: ifi})
+	if err != nil {
+		return fmt.Errorf("multicast: %w", err)
+	}
+	defer tr.Close()
+	st := store.NewMemory()
+	defer st.Close()
+
+	node, err := cluster.New(cluster.Config{
+		Addr:             s.Bind,
+		HTTPPort:         s.HTTPPort,
+		MulticastTimeout: s.MulticastTimeout,
+		MaxValueSize:     s.MaxValueSize,
+		Logger:           log,
+	}, tr, st)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           httpapi.New(node, httpapi.Options{MaxValueSize: s.MaxValueSize, Logger: log}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := node.Start(); err != nil {
+		return err
+	}
+	log.Info("diststored started", "version", version, "addr", s.Bind.String(), "http", httpAddr,
+		"group", s.Group.String(), "config", s.ConfigFile)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: signal received")
+	case err := <-served:
+		_ = node.Close()
+		return fmt.Errorf("http server: %w", err)
+	}
+	node.Leave()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests cut short", "err", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http server", "err", err)
+	}
+	if err := node.Close(); err != nil {
+		return err
+	}
+	log.Info("diststored stopped")
+	return nil
+}
+
+// newLogger returns a structured logger writing one line per event.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

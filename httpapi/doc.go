@@ -1,0 +1,11 @@
+// Package httpapi is diststore's HTTP interface: the original
+// pydiststore's API (POST /<key>, POST /local/<key>, GET /get/<key>,
+// GET /getlocal/<key>, GET /list, the HTML form), the node-to-node dump
+// used by master sync, the status and health endpoints and the HTML page.
+// It talks to the node through the small Node interface, so its tests run
+// over a fake.
+//
+// Routing is on exact path segments of the escaped path: /get/<key> is the
+// key "<key>" whatever it contains, and a key may hold an escaped slash
+// (%2F). Errors map to statuses in one place, statusOf.
+package httpapi

@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/diststore/diststore/cluster"
+	"github.com/diststore/diststore/store"
+)
+
+// errMethod is a request whose method the route does not take.
+var errMethod = errors.New("method not allowed")
+
+// statusOf maps an error to the HTTP status it answers with.
+func statusOf(err error) int {
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.Is(err, store.ErrBadKey), errors.Is(err, store.ErrBadVersion), errors.Is(err, errBadForm):
+		return http.StatusBadRequest
+	case errors.Is(err, cluster.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, cluster.ErrTooLarge), errors.As(err, &maxBytes):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, cluster.ErrMasterRefused):
+		return http.StatusBadGateway
+	case errors.Is(err, cluster.ErrNoMaster), errors.Is(err, cluster.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers with err's status and a short plain-text reason.
+func writeError(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	var maxBytes *http.MaxBytesError
+	if errors.As(err, &maxBytes) {
+		msg = "value too large: at most " + itoa(maxBytes.Limit) + " bytes"
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg + "\n"))
+}

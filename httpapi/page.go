@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"html/template"
+	"net/http"
+
+	"github.com/diststore/diststore/cluster"
+)
+
+// page is the node's HTML page. It works without JavaScript.
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>diststore {{.Status.Addr}}</title>
+<style>
+body { font-family: sans-serif; max-width: 50em; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; } td, th { padding: .2em .8em; text-align: left; border-bottom: 1px solid #ddd; }
+label { display: block; margin-top: .5em; } textarea { width: 100%; }
+.note { background: #e8f5e9; padding: .5em; }
+</style>
+</head>
+<body>
+<h1>diststore node {{.Status.Addr}}</h1>
+{{with .Stored}}<p class="note" id="stored">Stored <code>{{.}}</code>.</p>{{end}}
+<h2>Store a value</h2>
+<form method="post" action="/" id="store">
+<label>Key <input name="key" id="key" required maxlength="250"></label>
+<label>Value <textarea name="value" id="value" rows="4"></textarea></label>
+<button type="submit">Store</button>
+</form>
+<h2>Look up a key</h2>
+<form method="get" action="/lookup" id="lookup">
+<label>Key <input name="key" id="lookup-key" required maxlength="250"></label>
+<button type="submit">Get</button>
+</form>
+<h2>Cluster</h2>
+<p>Masters: {{range $i, $m := .Status.Masters}}{{if $i}}, {{end}}{{$m}}{{else}}not known yet{{end}} (epoch {{.Status.Epoch}}).
+This node holds {{.Status.Keys}} keys{{if .Status.IsMaster}} and is a master{{if not .Status.Synced}} (syncing){{end}}{{end}}.</p>
+<p>Reads: {{.Status.Local}} served locally, {{.Status.Remote}} fetched from the cluster, {{.Status.Misses}} not found.</p>
+<table id="members">
+<tr><th>Node</th><th>Keys</th><th>Role</th></tr>
+{{range .Status.Members}}<tr><td>{{.Addr}}</td><td>{{.Keys}}</td><td>{{if .Master}}master{{end}}</td></tr>
+{{end}}</table>
+</body>
+</html>
+`))
+
+func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	data := struct {
+		Status cluster.Status
+		Stored string
+	}{s.node.Status(), r.URL.Query().Get("stored")}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := page.Execute(w, data); err != nil {
+		s.log.Warn("render page", "err", err)
+	}
+}

@@ -50,15 +50,15 @@ type member struct {
 // Node is one diststore node. Build it with New, run it with Start, stop it
 // with Close.
 type Node struct {
-	cfg   Config
-	self  netip.Addr
-	tr    mcast.Transport
-	st    store.Store
-	clock *store.Clock
-	log   *slog.Logger
-	peers *peerClient
+	cfg    Config
+	self   netip.Addr
+	tr     mcast.Transport
+	st     store.Store
+	clock  *store.Clock
+	log    *slog.Logger
+	peers  *peerClient
 	flight singleflight.Group
-	now   func() time.Time
+	now    func() time.Time
 
 	mu        sync.Mutex // guards the fields below
 	members   map[netip.Addr]*member

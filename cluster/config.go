@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"time"
 )
@@ -47,6 +48,10 @@ type Config struct {
 	// MaxValueSize is the largest value in bytes the node stores or reads
 	// from a peer. 0 means DefaultMaxValueSize.
 	MaxValueSize int64
+	// HTTPTransport carries the node's requests to other nodes. nil means
+	// a pooled transport with connect and response deadlines. Tests pass
+	// an in-memory one.
+	HTTPTransport http.RoundTripper
 	// Logger receives the node's events. nil means slog.Default().
 	Logger *slog.Logger
 }

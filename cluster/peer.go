@@ -26,13 +26,16 @@ type peerClient struct {
 }
 
 func newPeerClient(cfg Config) *peerClient {
-	tr := &http.Transport{
+	var tr http.RoundTripper = &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 5 * time.Second,
 		DisableCompression:    true,
+	}
+	if cfg.HTTPTransport != nil {
+		tr = cfg.HTTPTransport
 	}
 	return &peerClient{
 		client:       &http.Client{Transport: tr, Timeout: 10 * time.Second},

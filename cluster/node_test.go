@@ -1,0 +1,222 @@
+package cluster_test
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/diststore/diststore/cluster"
+	"github.com/diststore/diststore/mcast"
+)
+
+func TestNode_Alone_IsItsOwnMaster(t *testing.T) {
+	c := newTestCluster(t)
+	n := c.start(7)
+	assert.Equal(t, []netip.Addr{addr(7)}, c.waitAgreed())
+	res, err := n.Put(ctx(t), "k", []byte("v"))
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Addr{addr(7)}, res.Masters)
+}
+
+func TestNode_Election_LowestAddressesOnEmptyCluster(t *testing.T) {
+	c := newTestCluster(t)
+	c.startN(5)
+	assert.Equal(t, []netip.Addr{addr(1), addr(2)}, c.waitAgreed())
+}
+
+func TestNode_Put_EveryMasterHoldsIt(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(5)
+	masters := c.waitAgreed()
+	res, err := nodes[4].Put(ctx(t), "greeting", []byte("hello"))
+	require.NoError(t, err)
+	assert.Equal(t, masters, res.Masters)
+	for _, m := range masters {
+		e, ok := c.node(m).GetLocal("greeting")
+		require.True(t, ok, "master %s lacks the key", m)
+		assert.Equal(t, "hello", string(e.Value))
+		assert.Equal(t, res.Entry.Version, e.Version)
+	}
+}
+
+func TestNode_Get_RemoteMissIsFetchedAndKept(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(5)
+	_, err := nodes[3].Put(ctx(t), "k", []byte("v1"))
+	require.NoError(t, err)
+
+	reader := nodes[4]
+	_, ok := reader.GetLocal("k")
+	require.False(t, ok)
+	e, src, err := reader.Get(ctx(t), "k")
+	require.NoError(t, err)
+	assert.Equal(t, "v1", string(e.Value))
+	assert.Equal(t, cluster.SourcePeer, src)
+
+	_, ok = reader.GetLocal("k")
+	assert.True(t, ok, "a fetched key is kept")
+	_, src, err = reader.Get(ctx(t), "k")
+	require.NoError(t, err)
+	assert.Equal(t, cluster.SourceLocal, src)
+}
+
+// TestNode_Get_MissingKeyNeedsNoTimeout: the masters answer "nokey", so a
+// key nobody holds is a 404 long before the 5 s multicast timeout; the
+// context here allows 1 s.
+func TestNode_Get_MissingKeyNeedsNoTimeout(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(4)
+	for _, n := range nodes {
+		ctx, cancel := contextWithTimeout(1e9)
+		_, _, err := n.Get(ctx, "nobody-has-this")
+		cancel()
+		assert.ErrorIs(t, err, cluster.ErrNotFound, "node %s", n.Addr())
+	}
+}
+
+func TestNode_Get_LocalOnlyKeyIsFoundDespiteNoKey(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(4)
+	_, err := nodes[3].PutLocal("only-here", []byte("x"), zeroVersion)
+	require.NoError(t, err)
+	for _, m := range c.waitAgreed() {
+		_, ok := c.node(m).GetLocal("only-here")
+		assert.False(t, ok, "post local must not reach master %s", m)
+	}
+	e, src, err := nodes[2].Get(ctx(t), "only-here")
+	require.NoError(t, err)
+	assert.Equal(t, "x", string(e.Value))
+	assert.Equal(t, cluster.SourcePeer, src)
+}
+
+func TestNode_Get_ConcurrentMissesShareOneQuery(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(3)
+	_, err := nodes[0].Put(ctx(t), "hot", []byte("v"))
+	require.NoError(t, err)
+	// Count whohas datagrams seen by an observer on the group.
+	obs := c.net.Join(netip.MustParseAddr("127.0.2.250"))
+	t.Cleanup(func() { _ = obs.Close() })
+
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := nodes[2].Get(ctx(t), "hot")
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	whohas := 0
+	for {
+		select {
+		case p := <-obs.Packets():
+			if m, err := mcast.Decode(p.Data); err == nil && m.Kind == mcast.WhoHas && m.Key == "hot" {
+				whohas++
+			}
+			continue
+		default:
+		}
+		break
+	}
+	assert.Equal(t, 1, whohas, "20 concurrent misses of one key send one whohas")
+}
+
+func TestNode_MasterCrash_NewMasterHoldsEveryKey(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(5)
+	for i := 0; i < 50; i++ {
+		_, err := nodes[i%5].Put(ctx(t), fmt.Sprintf("key-%02d", i), []byte{byte(i)})
+		require.NoError(t, err)
+	}
+	before := c.waitAgreed()
+	c.crash(int(before[0].As4()[3]))
+
+	after := c.waitAgreed()
+	assert.NotContains(t, after, before[0])
+	assert.Contains(t, after, before[1], "the surviving master stays master")
+	for _, m := range after {
+		assert.Equal(t, 50, c.node(m).st.Len(), "master %s holds every key", m)
+	}
+}
+
+// TestNode_Put_UnreachableMasterIsReplacedBeforeTheAck: a write that finds
+// a master gone re-elects and still lands on two masters.
+func TestNode_Put_UnreachableMasterIsReplacedBeforeTheAck(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.FailureTimeout = 10e9 // heartbeats alone would take 10 s to notice
+	nodes := c.startN(4)
+	before := c.waitAgreed()
+	c.crash(int(before[1].As4()[3]))
+
+	writer := nodes[3]
+	res, err := writer.Put(ctx(t), "k", []byte("v"))
+	require.NoError(t, err)
+	require.Len(t, res.Masters, 2)
+	assert.NotContains(t, res.Masters, before[1])
+	for _, m := range res.Masters {
+		_, ok := c.node(m).GetLocal("k")
+		assert.True(t, ok, "master %s holds the acknowledged write", m)
+	}
+}
+
+// TestNode_ConcurrentWriters_MastersConverge: writes of one key through
+// different nodes at once leave both masters with the same value.
+func TestNode_ConcurrentWriters_MastersConverge(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(5)
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		for j := 0; j < 20; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := n.Put(ctx(t), "contended", []byte(fmt.Sprintf("%d-%d", i, j)))
+				assert.NoError(t, err)
+			}()
+		}
+	}
+	wg.Wait()
+	masters := c.waitAgreed()
+	a, _ := c.node(masters[0]).GetLocal("contended")
+	b, _ := c.node(masters[1]).GetLocal("contended")
+	assert.Equal(t, a, b)
+}
+
+func TestNode_GarbageDatagrams_AreDroppedNotFatal(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(3)
+	evil := c.net.Join(netip.MustParseAddr("127.0.2.200"))
+	t.Cleanup(func() { _ = evil.Close() })
+	for _, d := range []string{"", "keycount x y", "whohas", "gotkey k", "hb 1 nonsense", "\x00\xff", "masterlost a b",
+		"whohas k 127.0.2.200 0", "bye 1 127.0.2.1"} {
+		require.NoError(t, evil.Multicast([]byte(d)))
+	}
+	// A whohas asking for the answer to go to a third party is not answered.
+	_, err := nodes[0].Put(ctx(t), "k", []byte("v"))
+	require.NoError(t, err)
+	before := nodes[0].Stats().Refused.Load()
+	require.NoError(t, evil.Multicast([]byte("whohas k 127.0.2.99 4983")))
+	eventually(t, 2e9, func() error {
+		if nodes[0].Stats().Refused.Load() == before {
+			return errors.New("whohas for a third party not refused")
+		}
+		return nil
+	})
+	eventually(t, 2e9, func() error {
+		if nodes[0].Stats().BadDatagrams.Load() == 0 {
+			return errors.New("no bad datagram counted")
+		}
+		return nil
+	})
+	// "bye" naming another node but sent by the evil one did not remove it.
+	c.waitAgreed()
+	_, _, err = nodes[2].Get(ctx(t), "k")
+	require.NoError(t, err)
+}

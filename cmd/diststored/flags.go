@@ -1,0 +1,363 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-sockaddr/template"
+	"github.com/urfave/cli/v2"
+)
+
+// Flag names. The config file key of a setting is its flag name with dashes
+// turned into underscores (see fileKey); its environment variable is
+// DISTSTORE_ followed by the name upper-cased, dashes turned into
+// underscores (see envVar).
+const (
+	flagConfig           = "config"
+	flagBind             = "bind"
+	flagHTTPPort         = "http-port"
+	flagMulticastAddr    = "multicast-addr"
+	flagMulticastPort    = "multicast-port"
+	flagMulticastTimeout = "multicast-timeout"
+	flagInterface        = "interface"
+	flagDataDir          = "data-dir"
+	flagMaxValueSize     = "max-value-size"
+	flagLogFormat        = "log-format"
+	flagLogLevel         = "log-level"
+)
+
+// Defaults. The ports, group and timeout are the original pydiststore's and
+// equal cluster.DefaultHTTPPort, cluster.DefaultMulticastPort,
+// cluster.DefaultGroup and cluster.DefaultMulticastTimeout.
+const (
+	defaultBind             = "{{ GetPrivateIP }}"
+	defaultHTTPPort         = 8181
+	defaultMulticastAddr    = "239.255.41.83"
+	defaultMulticastPort    = 4983
+	defaultMulticastTimeout = "1s"
+	defaultDataDir          = "./data"
+	defaultMaxValueSize     = "1MiB"
+	defaultLogFormat        = "text"
+	defaultLogLevel         = "info"
+)
+
+// settings is diststored's finished configuration, resolved from flags,
+// environment, config file and defaults, in that order of precedence.
+type settings struct {
+	Bind             netip.Addr     // resolved, exactly one IPv4 address
+	HTTPPort         int            // 1–65535
+	Group            netip.AddrPort // multicast group address and port
+	MulticastTimeout time.Duration  // > 0
+	Interface        string         // "" = the interface that holds Bind (resolved later by the transport)
+	DataDir          string         // never ""
+	MaxValueSize     int64          // bytes, > 0
+	LogFormat        string         // "text" or "json"
+	LogLevel         slog.Level
+	ConfigFile       string // the file that was read, "" if none
+}
+
+// settingError reports a setting whose value cannot be used. Source says
+// where the value came from: "--bind" for a flag or its environment
+// variable, "/etc/diststored.cfg:3: bind" for a config file line.
+type settingError struct {
+	Source string
+	Value  string
+	Err    error
+}
+
+// Error formats e as `--multicast-timeout "abc": not a duration or number
+// of seconds`. A value that holds double quotes, as templates do, is put
+// in single quotes instead, so it reads as written:
+// `--bind '{{ GetInterfaceIP "eth0" }}': ...`.
+func (e *settingError) Error() string {
+	v := strconv.Quote(e.Value)
+	if strings.Contains(e.Value, `"`) && !strings.Contains(e.Value, "'") && strconv.CanBackquote(e.Value) {
+		v = "'" + e.Value + "'"
+	}
+	return fmt.Sprintf("%s %s: %v", e.Source, v, e.Err)
+}
+
+// Unwrap returns the reason the value was refused.
+func (e *settingError) Unwrap() error { return e.Err }
+
+// envVar returns the environment variable that also sets the flag name.
+func envVar(name string) string {
+	return "DISTSTORE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// fileKey returns the config file key of the flag name.
+func fileKey(name string) string { return strings.ReplaceAll(name, "-", "_") }
+
+// Flags returns the CLI flags of diststored (urfave/cli/v2). Every flag also
+// reads env var DISTSTORE_<NAME> (upper-case, dashes→underscores). It returns
+// new flags on every call: urfave/cli records in a flag whether it was set.
+//
+// Settings that need parsing of their own (durations that may be bare
+// seconds, sizes with units) are string flags; loadSettings parses them.
+func Flags() []cli.Flag {
+	str := func(name, value, usage string) *cli.StringFlag {
+		return &cli.StringFlag{Name: name, Value: value, Usage: usage, EnvVars: []string{envVar(name)}}
+	}
+	port := func(name string, value int, usage string) *cli.IntFlag {
+		return &cli.IntFlag{Name: name, Value: value, Usage: usage, EnvVars: []string{envVar(name)}}
+	}
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:      flagConfig,
+			Usage:     "read settings from `FILE` (INI, section [diststored]); when not given, the first existing of ./diststored.cfg, /usr/local/etc/diststored.cfg, /etc/diststored.cfg",
+			EnvVars:   []string{envVar(flagConfig)},
+			TakesFile: true,
+		},
+		str(flagBind, defaultBind, "the node's `ADDRESS`: an IPv4 address or a go-sockaddr template that resolves to exactly one, e.g. '"+bindHint+"'"),
+		port(flagHTTPPort, defaultHTTPPort, "HTTP `PORT`, the same on every node"),
+		str(flagMulticastAddr, defaultMulticastAddr, "multicast group `ADDRESS` (IPv4, not in 224.0.0.0/24)"),
+		port(flagMulticastPort, defaultMulticastPort, "multicast group `PORT`"),
+		str(flagMulticastTimeout, defaultMulticastTimeout, "how long a query waits for answers: a Go `DURATION` (250ms) or seconds (0.25)"),
+		str(flagInterface, "", "network `NAME` to join the multicast group on (default: the interface that holds --bind)"),
+		str(flagDataDir, defaultDataDir, "`DIR` of the durable store"),
+		str(flagMaxValueSize, defaultMaxValueSize, "largest value accepted, a `SIZE` in bytes or with a unit: 512KiB, 1MiB, 64k (=64KiB), 1MB (=10^6)"),
+		str(flagLogFormat, defaultLogFormat, "log `FORMAT`: text or json"),
+		str(flagLogLevel, defaultLogLevel, "log `LEVEL`: debug, info, warn or error"),
+	}
+}
+
+// configKeys returns the keys allowed in the [diststored] section of a
+// config file: one per flag, except --config.
+func configKeys() []string {
+	var keys []string
+	for _, f := range Flags() {
+		if name := f.Names()[0]; name != flagConfig {
+			keys = append(keys, fileKey(name))
+		}
+	}
+	return keys
+}
+
+// loader resolves settings. Its fields are what tests replace.
+type loader struct {
+	// configPaths are the config files tried in order when --config is not
+	// given; the first that exists is read.
+	configPaths []string
+	// expand evaluates a go-sockaddr template (template.Parse).
+	expand func(tmpl string) (string, error)
+}
+
+// defaultLoader returns the loader diststored uses.
+func defaultLoader() loader {
+	return loader{
+		configPaths: []string{"./diststored.cfg", "/usr/local/etc/diststored.cfg", "/etc/diststored.cfg"},
+		expand:      template.Parse,
+	}
+}
+
+// loadSettings resolves flags > environment > config file > defaults into settings.
+func loadSettings(c *cli.Context) (settings, error) {
+	return defaultLoader().load(c)
+}
+
+// load resolves flags > environment > config file > defaults into settings.
+// c must come from an app whose flags are Flags().
+func (l loader) load(c *cli.Context) (settings, error) {
+	var explicit string
+	if c.IsSet(flagConfig) {
+		explicit = c.String(flagConfig)
+		if explicit == "" {
+			return settings{}, &settingError{Source: "--" + flagConfig, Err: fmt.Errorf("empty file name")}
+		}
+	}
+	file, err := openConfigFile(explicit, l.configPaths, configKeys())
+	if err != nil {
+		return settings{}, err
+	}
+	src := sources{c: c, file: file}
+
+	s := settings{ConfigFile: file.path}
+	var group netip.Addr
+	var groupPort int
+	steps := []struct {
+		flag  string
+		parse func(text string) error
+	}{
+		{flagHTTPPort, func(t string) (err error) { s.HTTPPort, err = parsePort(t); return err }},
+		{flagMulticastAddr, func(t string) (err error) { group, err = parseGroup(t); return err }},
+		{flagMulticastPort, func(t string) (err error) { groupPort, err = parsePort(t); return err }},
+		{flagMulticastTimeout, func(t string) (err error) { s.MulticastTimeout, err = parseTimeout(t); return err }},
+		{flagInterface, func(t string) error { s.Interface = t; return nil }},
+		{flagDataDir, func(t string) error {
+			if t == "" {
+				return fmt.Errorf("empty directory name")
+			}
+			s.DataDir = t
+			return nil
+		}},
+		{flagMaxValueSize, func(t string) (err error) { s.MaxValueSize, err = parseSize(t); return err }},
+		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
+		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
+		// Last: the only step that looks at the machine's interfaces.
+		{flagBind, func(t string) (err error) { s.Bind, err = resolveBind(t, l.expand); return err }},
+	}
+	for _, st := range steps {
+		text, source := src.lookup(st.flag)
+		text = strings.TrimSpace(text)
+		if err := st.parse(text); err != nil {
+			return settings{}, &settingError{Source: source, Value: text, Err: err}
+		}
+	}
+	s.Group = netip.AddrPortFrom(group, uint16(groupPort))
+	return s, nil
+}
+
+// sources are where a setting's text comes from, in order of precedence:
+// the command line or the environment, then the config file, then the
+// flag's default.
+type sources struct {
+	c    *cli.Context
+	file configFile
+}
+
+// lookup returns the text of the setting named by flag and the source to
+// name in an error about it.
+func (s sources) lookup(flag string) (text, source string) {
+	// IsSet is true for a flag given on the command line and for one whose
+	// environment variable is set (urfave/cli v2 marks both).
+	if s.c.IsSet(flag) {
+		return fmt.Sprint(s.c.Value(flag)), "--" + flag
+	}
+	if v, ok := s.file.values[fileKey(flag)]; ok {
+		return v.text, fmt.Sprintf("%s:%d: %s", s.file.path, v.line, fileKey(flag))
+	}
+	return fmt.Sprint(s.c.Value(flag)), "--" + flag + " (default)"
+}
+
+// parsePort parses a TCP or UDP port number, 1–65535.
+func parsePort(text string) (int, error) {
+	p, err := strconv.Atoi(text)
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("not a port number (1-65535)")
+	}
+	return p, nil
+}
+
+// parseGroup parses the multicast group address: IPv4, multicast, and not
+// in 224.0.0.0/24, the block reserved for local network control (224.0.0.1
+// is every host on the link).
+func parseGroup(text string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(text)
+	switch {
+	case err != nil:
+		return netip.Addr{}, fmt.Errorf("not an IP address")
+	case !a.Unmap().Is4():
+		return netip.Addr{}, fmt.Errorf("not an IPv4 address")
+	case !a.IsMulticast():
+		return netip.Addr{}, fmt.Errorf("not a multicast address (224.0.0.0/4); use e.g. %s", defaultMulticastAddr)
+	case a.IsLinkLocalMulticast():
+		return netip.Addr{}, fmt.Errorf("224.0.0.0/24 is reserved for local network control; use an administratively scoped group (239.0.0.0/8) such as %s", defaultMulticastAddr)
+	}
+	return a.Unmap(), nil
+}
+
+// parseTimeout parses a positive duration written as Go duration ("250ms",
+// "2s") or, as the original's config file does, as a number of seconds
+// ("1.0", "0.25").
+func parseTimeout(text string) (time.Duration, error) {
+	var d time.Duration
+	if f, err := strconv.ParseFloat(text, 64); err == nil {
+		if math.IsNaN(f) || math.Abs(f) > float64(math.MaxInt64)/float64(time.Second) {
+			return 0, fmt.Errorf("out of range")
+		}
+		d = time.Duration(math.Round(f * float64(time.Second)))
+	} else if d, err = time.ParseDuration(text); err != nil {
+		return 0, fmt.Errorf("not a duration or number of seconds")
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be positive")
+	}
+	return d, nil
+}
+
+// parseSize parses a positive number of bytes with an optional unit, case
+// insensitive, as GNU coreutils reads them: "b" or none = 1; "k", "ki",
+// "kib" = 1024 (and m, g, t likewise); "kb" = 1000 (and mb, gb, tb). The
+// number may have a fraction ("1.5MiB"), rounded down to whole bytes.
+func parseSize(text string) (int64, error) {
+	bad := fmt.Errorf("not a size (e.g. 1048576, 512KiB, 1MiB, 1MB)")
+	i := strings.IndexFunc(text, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i < 0 {
+		i = len(text)
+	}
+	num, unit := text[:i], strings.ToLower(strings.TrimSpace(text[i:]))
+	mult := float64(1)
+	switch unit {
+	case "", "b":
+	case "k", "ki", "kib":
+		mult = 1 << 10
+	case "m", "mi", "mib":
+		mult = 1 << 20
+	case "g", "gi", "gib":
+		mult = 1 << 30
+	case "t", "ti", "tib":
+		mult = 1 << 40
+	case "kb":
+		mult = 1e3
+	case "mb":
+		mult = 1e6
+	case "gb":
+		mult = 1e9
+	case "tb":
+		mult = 1e12
+	default:
+		return 0, bad
+	}
+	if num == "" || strings.Count(num, ".") > 1 || num == "." {
+		return 0, bad
+	}
+	if !strings.Contains(num, ".") { // exact integer arithmetic
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n > math.MaxInt64/int64(mult) {
+			return 0, fmt.Errorf("too large")
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("must be positive")
+		}
+		return n * int64(mult), nil
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, bad
+	}
+	b := math.Floor(f * mult)
+	switch {
+	case b >= math.MaxInt64:
+		return 0, fmt.Errorf("too large")
+	case b < 1:
+		return 0, fmt.Errorf("must be positive")
+	}
+	return int64(b), nil
+}
+
+// parseLogFormat accepts "text" or "json".
+func parseLogFormat(text string) (string, error) {
+	switch f := strings.ToLower(text); f {
+	case "text", "json":
+		return f, nil
+	}
+	return "", fmt.Errorf("want text or json")
+}
+
+// parseLogLevel accepts debug, info, warn (or warning) and error, in any
+// case, and slog's offsets such as "debug-2".
+func parseLogLevel(text string) (slog.Level, error) {
+	if strings.EqualFold(text, "warning") {
+		return slog.LevelWarn, nil
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(text)); err != nil {
+		return 0, fmt.Errorf("want debug, info, warn or error")
+	}
+	return l, nil
+}

@@ -1,0 +1,45 @@
+# diststore: the single entry point for building, testing and running.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BIN      := bin
+UNIT     := $(shell $(GO) list ./... | grep -v /integration)
+
+.PHONY: all build test unit integration race vet fuzz bench demo clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+## test: everything: vet, unit tests with the race detector, then the
+## integration tests (real diststored processes in a private network
+## namespace, entered by the test binary itself).
+test: vet unit integration
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+unit:
+	$(GO) test -race -count=1 $(UNIT)
+
+integration:
+	$(GO) test -count=1 -timeout 15m ./integration/
+
+race: unit
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./mcast/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(UNIT)
+
+## demo: three nodes on 127.0.2.1-3, multicast on lo, nothing leaves the
+## machine. Ctrl-C stops them.
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)

@@ -157,7 +157,7 @@ func writeValue(w http.ResponseWriter, r *http.Request, e store.Entry, src clust
 	h.Set("X-Diststore-Source", string(src))
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -268,7 +268,21 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	http.Redirect(w, r, "/get/"+url.PathEscape(key), http.StatusSeeOther)
+	// Not http.Redirect: it would clean a key such as ".." out of the path.
+	w.Header().Set("Location", "/get/"+url.PathEscape(key))
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// etagMatches reports whether an If-None-Match header names etag: a list
+// of tags, weak or strong, or "*" (RFC 9110, section 13.1.2).
+func etagMatches(header, etag string) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || tag == etag {
+			return true
+		}
+	}
+	return false
 }
 
 // errBadForm is a form POST without a usable key or value.
@@ -296,15 +310,15 @@ func (s *Server) handleForm(w http.ResponseWriter, r *http.Request) {
 	if r.MultipartForm != nil {
 		defer func() { _ = r.MultipartForm.RemoveAll() }()
 	}
-	if _, ok := r.Form["key"]; !ok {
+	if _, ok := r.PostForm["key"]; !ok {
 		writeError(w, fmt.Errorf("%w: missing field \"key\"", errBadForm))
 		return
 	}
-	if _, ok := r.Form["value"]; !ok {
+	if _, ok := r.PostForm["value"]; !ok {
 		writeError(w, fmt.Errorf("%w: missing field \"value\"", errBadForm))
 		return
 	}
-	key, value := r.FormValue("key"), r.FormValue("value")
+	key, value := r.PostFormValue("key"), r.PostFormValue("value")
 	if err := store.CheckKey(key); err != nil {
 		writeError(w, err)
 		return

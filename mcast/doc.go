@@ -29,8 +29,10 @@
 //	5 Heartbeat hb 1 <ip> <keys> <epoch> <m1|-> <m2|-> <flags>     to the group: liveness, key count, masters seen
 //	6 NoKey     nokey 1 <key> <ip> <epoch>                         unicast answer from a master: it lacks key
 //	7 Bye       bye 1 <ip>                                         to the group: ip leaves cleanly
+//	8 Invalidate inval 1 <key> <ip> <clock>-<node> <flags>         to the group: key now has this version (hex);
+//	                                                               flag FlagDeleted: it was deleted
 //
-// Heartbeat flags are the bits of Flags (FlagSynced 0x1, FlagLeaving 0x2);
+// Flags are the bits of Flags (FlagSynced 0x1, FlagLeaving 0x2, FlagDeleted 0x4);
 // unknown bits are kept, not rejected. A heartbeat names its masters in
 // order; "-" stands for an absent one, and "- <m2>" is malformed.
 //

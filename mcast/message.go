@@ -43,6 +43,7 @@ const (
 	Heartbeat  Kind = 5 // "hb 1 <ip> <keys> <epoch> <m1|-> <m2|-> <flags>", to the group
 	NoKey      Kind = 6 // "nokey 1 <key> <ip> <epoch>", unicast answer from a master
 	Bye        Kind = 7 // "bye 1 <ip>", to the group
+	Invalidate Kind = 8 // "inval 1 <key> <ip> <clock hex>-<node hex> <flags>", to the group
 )
 
 // kindInfo is the static description of one kind's wire form.
@@ -61,6 +62,7 @@ var kinds = [...]kindInfo{
 	Heartbeat:  {token: "hb", versioned: true, fields: 6},
 	NoKey:      {token: "nokey", versioned: true, fields: 3},
 	Bye:        {token: "bye", versioned: true, fields: 1},
+	Invalidate: {token: "inval", versioned: true, fields: 4},
 }
 
 // version is the only version token this package speaks for versioned kinds.
@@ -94,6 +96,7 @@ type Flags uint8
 const (
 	FlagSynced  Flags = 1 << iota // a master that holds every key (finished its sync)
 	FlagLeaving                   // the node is shutting down
+	FlagDeleted                   // Invalidate: the key was deleted at Version
 )
 
 // Message is one decoded datagram. Which fields are meaningful depends on
@@ -107,7 +110,31 @@ type Message struct {
 	Master  netip.Addr   // MasterLost: the master that was lost
 	Epoch   uint64       // Heartbeat, NoKey
 	Masters []netip.Addr // Heartbeat: 0, 1 or 2 masters ("-" on the wire for absent)
-	Flags   Flags        // Heartbeat
+	Flags   Flags        // Heartbeat, Invalidate
+	Version Stamp        // Invalidate: the key's new version
+}
+
+// Stamp is a value's version as the wire carries it: "<clock>-<node>" in
+// hex, the form of the store's versions.
+type Stamp struct {
+	Clock uint64
+	Node  uint32
+}
+
+func (s Stamp) token() string {
+	return strconv.FormatUint(s.Clock, 16) + "-" + strconv.FormatUint(uint64(s.Node), 16)
+}
+
+func parseStamp(tok string) (Stamp, error) {
+	c, n, ok := strings.Cut(tok, "-")
+	if ok {
+		clock, err1 := strconv.ParseUint(c, 16, 64)
+		node, err2 := strconv.ParseUint(n, 16, 32)
+		if err1 == nil && err2 == nil {
+			return Stamp{Clock: clock, Node: uint32(node)}, nil
+		}
+	}
+	return Stamp{}, fmt.Errorf("version %.30q is not <clock hex>-<node hex>", tok)
 }
 
 // Encode returns the wire form of m, without a trailing newline. It
@@ -168,6 +195,11 @@ func (m Message) Encode() ([]byte, error) {
 		add(strconv.FormatUint(m.Epoch, 10), nil)
 	case Bye:
 		add(ipToken("addr", m.Addr))
+	case Invalidate:
+		add(m.Key, checkKey(m.Key))
+		add(ipToken("addr", m.Addr))
+		add(m.Version.token(), nil)
+		add(strconv.FormatUint(uint64(m.Flags), 16), nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("encode %v: %w: %w", m.Kind, ErrMalformed, err)
@@ -265,6 +297,15 @@ func Decode(b []byte) (Message, error) {
 		m.Epoch = num("epoch", tokens[2])
 	case Bye:
 		m.Addr = ip("addr", tokens[0])
+	case Invalidate:
+		m.Key = key(tokens[0])
+		m.Addr = ip("addr", tokens[1])
+		v, e := parseStamp(tokens[2])
+		keep(e)
+		m.Version = v
+		f, e := parseUint("flags", tokens[3], 16, 8)
+		keep(e)
+		m.Flags = Flags(f)
 	}
 	if err != nil {
 		return Message{}, fmt.Errorf("decode %v: %w: %w", kind, ErrMalformed, err)

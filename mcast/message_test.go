@@ -36,6 +36,10 @@ var roundTrips = []struct {
 		"hb 1 127.0.2.3 10 9 127.0.2.1 127.0.2.2 f1"},
 	{"NoKey", Message{Kind: NoKey, Key: "missing", Addr: ip2, Epoch: 12}, "nokey 1 missing 127.0.2.2 12"},
 	{"Bye", Message{Kind: Bye, Addr: ip3}, "bye 1 127.0.2.3"},
+	{"Invalidate", Message{Kind: Invalidate, Key: "k", Addr: ip3, Version: Stamp{Clock: 0x1a2b, Node: 0x7f000203}},
+		"inval 1 k 127.0.2.3 1a2b-7f000203 0"},
+	{"Invalidate/Deleted", Message{Kind: Invalidate, Key: "k/é", Addr: ip3, Version: Stamp{Clock: 1, Node: 0}, Flags: FlagDeleted},
+		"inval 1 k/é 127.0.2.3 1-0 4"},
 }
 
 func TestMessage_RoundTrip(t *testing.T) {
@@ -107,6 +111,11 @@ func TestDecode_Errors(t *testing.T) {
 		{"Bye/Version2", "bye 2", ErrUnknownKind},
 		{"Bye/NoAddr", "bye 1", ErrMalformed},
 		{"Bye/BadAddr", "bye 1 0", ErrMalformed},
+		{"Invalidate/Version2", "inval 2 k 127.0.2.1 1-1 0", ErrUnknownKind},
+		{"Invalidate/NoVersion", "inval 1 k 127.0.2.1 0", ErrMalformed},
+		{"Invalidate/BadStamp", "inval 1 k 127.0.2.1 1_1 0", ErrMalformed},
+		{"Invalidate/StampOverflow", "inval 1 k 127.0.2.1 1-100000000 0", ErrMalformed},
+		{"Invalidate/BadFlags", "inval 1 k 127.0.2.1 1-1 zz", ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

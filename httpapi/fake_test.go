@@ -1,0 +1,233 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/diststore/diststore/cluster"
+	"github.com/diststore/diststore/httpapi"
+	"github.com/diststore/diststore/store"
+)
+
+var _ httpapi.Node = (*fakeNode)(nil)
+
+// putCall records one call of Put or PutLocal.
+type putCall struct {
+	Key     string
+	Value   []byte
+	Version store.Version // PutLocal only
+}
+
+// fakeNode is an in-memory httpapi.Node: a map of entries, errors to
+// return from Put and Get, and a record of the calls it took. It is safe
+// for concurrent use, so tests can run it behind an httptest.Server.
+type fakeNode struct {
+	mu sync.Mutex // guards every field below
+
+	entries map[string]store.Entry
+	clock   uint64 // last version clock handed out
+
+	masters []netip.Addr   // what Put reports as holding the write
+	source  cluster.Source // what Get reports for a present key; "" means local
+	ready   bool
+	status  cluster.Status
+
+	putErr error // returned by Put when set
+	getErr error // returned by Get when set
+	// putHook, when set, runs inside Put before anything else; a non-nil
+	// error is returned. It lets a test block until ctx ends.
+	putHook func(ctx context.Context) error
+
+	puts      []putCall
+	putLocals []putCall
+	gets      []string
+	getLocals []string
+}
+
+func newFakeNode() *fakeNode {
+	return &fakeNode{
+		entries: make(map[string]store.Entry),
+		masters: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")},
+		ready:   true,
+		status: cluster.Status{
+			Addr:    "10.0.0.3",
+			Masters: []string{"10.0.0.1", "10.0.0.2"},
+			Epoch:   7,
+			Ready:   true,
+			Members: []cluster.MemberStatus{
+				{Addr: "10.0.0.1", Keys: 3, Master: true, Synced: true},
+				{Addr: "10.0.0.2", Keys: 3, Master: true},
+				{Addr: "10.0.0.3", Keys: 1},
+			},
+		},
+	}
+}
+
+// set stores an entry directly, as if it had been written before.
+func (f *fakeNode) set(key string, value []byte, v store.Version) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.entries[key] = store.Entry{Value: slices.Clone(value), Version: v}
+}
+
+func (f *fakeNode) entry(key string) (store.Entry, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.entries[key]
+	return e, ok
+}
+
+func (f *fakeNode) setPutErr(err error) {
+	f.mu.Lock()
+	f.putErr = err
+	f.mu.Unlock()
+}
+
+func (f *fakeNode) setGetErr(err error) {
+	f.mu.Lock()
+	f.getErr = err
+	f.mu.Unlock()
+}
+
+func (f *fakeNode) setSource(src cluster.Source) {
+	f.mu.Lock()
+	f.source = src
+	f.mu.Unlock()
+}
+
+func (f *fakeNode) setReady(ready bool) {
+	f.mu.Lock()
+	f.ready = ready
+	f.mu.Unlock()
+}
+
+func (f *fakeNode) setPutHook(h func(ctx context.Context) error) {
+	f.mu.Lock()
+	f.putHook = h
+	f.mu.Unlock()
+}
+
+func (f *fakeNode) putCalls() []putCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.puts)
+}
+
+func (f *fakeNode) putLocalCalls() []putCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.putLocals)
+}
+
+func (f *fakeNode) getCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.gets)
+}
+
+func (f *fakeNode) getLocalCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.getLocals)
+}
+
+// nextLocked hands out a new version. f.mu must be held.
+func (f *fakeNode) nextLocked() store.Version {
+	f.clock++
+	return store.Version{Clock: f.clock<<16 | 0x1234, Node: 0x0a000003}
+}
+
+func (f *fakeNode) Put(ctx context.Context, key string, value []byte) (cluster.WriteResult, error) {
+	f.mu.Lock()
+	hook := f.putHook
+	f.puts = append(f.puts, putCall{Key: key, Value: slices.Clone(value)})
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx); err != nil {
+			return cluster.WriteResult{}, err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.putErr != nil {
+		return cluster.WriteResult{}, f.putErr
+	}
+	e := store.Entry{Value: slices.Clone(value), Version: f.nextLocked()}
+	f.entries[key] = e
+	return cluster.WriteResult{Entry: e, Masters: slices.Clone(f.masters)}, nil
+}
+
+func (f *fakeNode) PutLocal(key string, value []byte, v store.Version) (store.Entry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.putLocals = append(f.putLocals, putCall{Key: key, Value: slices.Clone(value), Version: v})
+	if f.putErr != nil {
+		return store.Entry{}, f.putErr
+	}
+	if v.IsZero() {
+		v = f.nextLocked()
+	}
+	e := store.Entry{Value: slices.Clone(value), Version: v}
+	f.entries[key] = e
+	return e, nil
+}
+
+func (f *fakeNode) Get(_ context.Context, key string) (store.Entry, cluster.Source, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gets = append(f.gets, key)
+	if f.getErr != nil {
+		return store.Entry{}, "", f.getErr
+	}
+	e, ok := f.entries[key]
+	if !ok {
+		return store.Entry{}, "", cluster.ErrNotFound
+	}
+	src := f.source
+	if src == "" {
+		src = cluster.SourceLocal
+	}
+	return e, src, nil
+}
+
+func (f *fakeNode) GetLocal(key string) (store.Entry, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.getLocals = append(f.getLocals, key)
+	e, ok := f.entries[key]
+	return e, ok
+}
+
+func (f *fakeNode) Keys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	keys := make([]string, 0, len(f.entries))
+	for k := range f.entries {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (f *fakeNode) WriteDump(w io.Writer) error {
+	_, err := io.WriteString(w, "dump\n")
+	return err
+}
+
+func (f *fakeNode) Status() cluster.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.status
+	s.Ready = f.ready
+	s.Keys = len(f.entries)
+	return s
+}
+
+func (f *fakeNode) Ready() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ready
+}

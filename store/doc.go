@@ -6,6 +6,7 @@
 // keeps the highest version it has seen, so replicas that receive the same
 // writes in any order end up identical.
 //
-// Store is the small interface the cluster needs; Memory is the in-memory
-// implementation.
+// Store is the small interface the cluster needs. Memory keeps entries in
+// memory; Bolt keeps them in a bbolt file, fsynced before Put returns, with
+// concurrent writers sharing commits (group commit).
 package store

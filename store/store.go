@@ -5,28 +5,56 @@ import (
 	"sync"
 )
 
-// Entry is a value with its version.
+// Entry is a value with its version. A deleted key is kept for a while as
+// a tombstone, an Entry with Deleted set and no Value, so that an older
+// write arriving late cannot bring it back.
 type Entry struct {
 	Value   []byte
 	Version Version
+	// Deleted marks a tombstone.
+	Deleted bool
+	// Expires is when the key expires everywhere, in Unix milliseconds;
+	// 0 means never. Set by a client's ?ttl= on the write.
+	Expires int64
+}
+
+// Live reports whether e is a value a reader may see at now (Unix ms):
+// not a tombstone and not expired.
+func (e Entry) Live(nowMs int64) bool {
+	return !e.Deleted && (e.Expires == 0 || nowMs < e.Expires)
 }
 
 // Store keeps the newest entry of each key. Implementations are safe for
 // concurrent use. Callers must not modify a Value after Put or after Get.
+//
+// Entries are ordered by Version only: Put applies an entry iff its
+// version is strictly newer than the held one, whether either is a
+// tombstone or not. So a tombstone at v beats every write older than v
+// and loses to every write newer than v, and replicas that receive the
+// same entries in any order hold the same entries.
 type Store interface {
-	// Get returns the entry of key and whether it is present.
+	// Get returns the entry held for key, tombstones and expired entries
+	// included (callers check Entry.Live), and whether one is held.
 	Get(key string) (Entry, bool)
-	// Put stores e under key if e is newer than what is held, and reports
-	// whether it did. The entry held afterwards is returned either way.
+	// Put stores e under key if e.Version is newer than the version held,
+	// and reports whether it did. The entry held afterwards is returned
+	// either way. An entry with the held version is not applied.
 	Put(key string, e Entry) (held Entry, applied bool, err error)
-	// Keys returns every key held, sorted.
+	// Delete physically removes key if the version held equals ifVersion,
+	// and reports whether it did. It purges tombstones and expired entries
+	// and evicts cached ones without racing a newer write.
+	Delete(key string, ifVersion Version) (bool, error)
+	// Keys returns the keys of all entries that are not tombstones, sorted.
+	// Expired entries not yet deleted are included.
 	Keys() []string
-	// Len returns the number of keys held.
+	// Len returns len(Keys()) in O(1).
 	Len() int
-	// Range calls fn for every entry until fn returns false. fn must not
-	// call back into the store.
+	// Range calls fn for every entry, tombstones included, in key order,
+	// until fn returns false. Writes may run concurrently: an entry
+	// written during Range may or may not be visited, with either its old
+	// or its new contents. fn must not call back into the store.
 	Range(fn func(key string, e Entry) bool)
-	// Close releases the store.
+	// Close releases the store. It is safe to call more than once.
 	Close() error
 }
 
@@ -34,8 +62,9 @@ var _ Store = (*Memory)(nil)
 
 // Memory is a Store in memory.
 type Memory struct {
-	mu sync.RWMutex // guards m
-	m  map[string]Entry
+	mu   sync.RWMutex // guards m and live
+	m    map[string]Entry
+	live int // entries in m that are not tombstones
 }
 
 // NewMemory returns an empty in-memory store.
@@ -53,19 +82,46 @@ func (s *Memory) Get(key string) (Entry, bool) {
 func (s *Memory) Put(key string, e Entry) (Entry, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, ok := s.m[key]; ok && !e.Version.Newer(cur.Version) {
+	cur, ok := s.m[key]
+	if ok && !e.Version.Newer(cur.Version) {
 		return cur, false, nil
+	}
+	if ok && !cur.Deleted {
+		s.live--
+	}
+	if !e.Deleted {
+		s.live++
 	}
 	s.m[key] = e
 	return e, true, nil
 }
 
+// Delete implements Store.
+func (s *Memory) Delete(key string, ifVersion Version) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.m[key]
+	if !ok || cur.Version != ifVersion {
+		return false, nil
+	}
+	if !cur.Deleted {
+		s.live--
+	}
+	delete(s.m, key)
+	return true, nil
+}
+
 // Keys implements Store.
-func (s *Memory) Keys() []string {
+func (s *Memory) Keys() []string { return s.keys(false) }
+
+// keys returns the sorted keys held, with tombstones if tombstones is set.
+func (s *Memory) keys(tombstones bool) []string {
 	s.mu.RLock()
 	keys := make([]string, 0, len(s.m))
-	for k := range s.m {
-		keys = append(keys, k)
+	for k, e := range s.m {
+		if tombstones || !e.Deleted {
+			keys = append(keys, k)
+		}
 	}
 	s.mu.RUnlock()
 	slices.Sort(keys)
@@ -76,13 +132,13 @@ func (s *Memory) Keys() []string {
 func (s *Memory) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.m)
+	return s.live
 }
 
 // Range implements Store. It iterates over a snapshot of the keys, so fn
 // may run while other goroutines write.
 func (s *Memory) Range(fn func(string, Entry) bool) {
-	for _, k := range s.Keys() {
+	for _, k := range s.keys(true) {
 		e, ok := s.Get(k)
 		if !ok {
 			continue

@@ -17,6 +17,10 @@ const (
 	DefaultHeartbeatInterval = 500 * time.Millisecond
 	DefaultFailureTimeout    = 3 * time.Second
 	DefaultMaxValueSize      = 1 << 20
+	DefaultCacheTTL          = 10 * time.Minute
+	DefaultCacheMaxBytes     = 256 << 20
+	DefaultTombstoneTTL      = 24 * time.Hour
+	DefaultJanitorInterval   = 30 * time.Second
 )
 
 // DefaultGroup is the multicast group nodes meet on: administratively
@@ -48,6 +52,20 @@ type Config struct {
 	// MaxValueSize is the largest value in bytes the node stores or reads
 	// from a peer. 0 means DefaultMaxValueSize.
 	MaxValueSize int64
+	// CacheTTL is how long a non-master keeps a copy it fetched or that
+	// was written through it. 0 means DefaultCacheTTL.
+	CacheTTL time.Duration
+	// CacheMaxBytes bounds the copies a non-master keeps (keys, values and
+	// a small overhead per entry); the least recently used go first.
+	// 0 means DefaultCacheMaxBytes.
+	CacheMaxBytes int64
+	// TombstoneTTL is how long a deleted key's tombstone is kept, so that
+	// an older write arriving late or a node that was down during the
+	// delete cannot bring the key back. 0 means DefaultTombstoneTTL.
+	TombstoneTTL time.Duration
+	// JanitorInterval is how often expired entries and old tombstones are
+	// purged. 0 means DefaultJanitorInterval.
+	JanitorInterval time.Duration
 	// HTTPTransport carries the node's requests to other nodes. nil means
 	// a pooled transport with connect and response deadlines. Tests pass
 	// an in-memory one.
@@ -65,6 +83,10 @@ func DefaultConfig() Config {
 		HeartbeatInterval: DefaultHeartbeatInterval,
 		FailureTimeout:    DefaultFailureTimeout,
 		MaxValueSize:      DefaultMaxValueSize,
+		CacheTTL:          DefaultCacheTTL,
+		CacheMaxBytes:     DefaultCacheMaxBytes,
+		TombstoneTTL:      DefaultTombstoneTTL,
+		JanitorInterval:   DefaultJanitorInterval,
 	}
 }
 
@@ -86,6 +108,18 @@ func (c Config) withDefaults() Config {
 	if c.MaxValueSize == 0 {
 		c.MaxValueSize = d.MaxValueSize
 	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = d.CacheTTL
+	}
+	if c.CacheMaxBytes == 0 {
+		c.CacheMaxBytes = d.CacheMaxBytes
+	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = d.TombstoneTTL
+	}
+	if c.JanitorInterval == 0 {
+		c.JanitorInterval = d.JanitorInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -106,6 +140,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative multicast timeout", ErrBadConfig)
 	case c.HeartbeatInterval < 0:
 		return fmt.Errorf("%w: negative heartbeat interval", ErrBadConfig)
+	case c.CacheTTL < 0 || c.CacheMaxBytes < 0 || c.TombstoneTTL < 0 || c.JanitorInterval < 0:
+		return fmt.Errorf("%w: negative cache TTL, cache size, tombstone TTL or janitor interval", ErrBadConfig)
 	case c.MaxValueSize < 0:
 		return fmt.Errorf("%w: negative max value size", ErrBadConfig)
 	case c.FailureTimeout < 3*c.HeartbeatInterval:

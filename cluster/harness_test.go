@@ -211,8 +211,6 @@ func ctx(t testing.TB) context.Context {
 	return ctx
 }
 
-var zeroVersion store.Version
-
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }

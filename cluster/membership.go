@@ -55,6 +55,10 @@ func (n *Node) handlePacket(p mcast.Packet) {
 		}
 	case mcast.MasterLost:
 		n.onMasterLost(m)
+	case mcast.Invalidate:
+		if p.Group {
+			n.onInvalidate(p, m)
+		}
 	}
 }
 
@@ -148,7 +152,7 @@ func (n *Node) onKeyCountQuery(p mcast.Packet, m mcast.Message) {
 		return
 	}
 	to := netip.AddrPortFrom(m.Addr, uint16(m.N))
-	n.reply(to, mcast.Message{Kind: mcast.KeyCount, Addr: n.self, N: uint64(n.st.Len())})
+	n.reply(to, mcast.Message{Kind: mcast.KeyCount, Addr: n.self, N: uint64(n.durable.Len())})
 }
 
 // tickLoop sends heartbeats, expires silent members and runs elections.
@@ -205,7 +209,7 @@ func (n *Node) reconsiderLocked() {
 	if !n.booted {
 		return
 	}
-	if p, ok := election.Decide(n.self, n.viewLocked(n.st.Len()), n.pair); ok {
+	if p, ok := election.Decide(n.self, n.viewLocked(n.durable.Len()), n.pair); ok {
 		n.stats.Elections.Add(1)
 		n.adoptLocked(p, "elected")
 	}
@@ -228,6 +232,7 @@ func (n *Node) adoptLocked(p election.Pair, why string) {
 		n.kickSync() // a new partner may lack keys this node holds: check again
 	case !is:
 		n.synced = false
+		n.kickSync() // check what this node holds durably against the masters
 	}
 }
 
@@ -248,7 +253,7 @@ func (n *Node) heartbeatLocked() mcast.Message {
 	m := mcast.Message{
 		Kind:    mcast.Heartbeat,
 		Addr:    n.self,
-		N:       uint64(n.st.Len()),
+		N:       uint64(n.durable.Len()),
 		Epoch:   n.pair.Epoch,
 		Masters: n.pair.Masters,
 	}
@@ -270,7 +275,7 @@ func (n *Node) lostMaster(a netip.Addr, cause error) election.Pair {
 	n.log.Warn("master unreachable", "master", a.String(), "err", cause)
 	delete(n.members, a)
 	n.stats.Elections.Add(1)
-	n.adoptLocked(election.Replace(n.viewLocked(n.st.Len()), n.pair, a), "master "+a.String()+" unreachable")
+	n.adoptLocked(election.Replace(n.viewLocked(n.durable.Len()), n.pair, a), "master "+a.String()+" unreachable")
 	p, hb := n.pair, n.heartbeatLocked()
 	n.mu.Unlock()
 	n.send(mcast.Message{Kind: mcast.MasterLost, Addr: n.self, Master: a})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/diststore/diststore/mcast"
@@ -18,17 +19,17 @@ type query struct {
 	nokey   chan netip.Addr // synced masters that answered nokey
 }
 
-// GetLocal returns key's entry if this node holds it. It never asks the
-// cluster.
+// GetLocal returns key's live entry if this node holds it, owned or
+// cached. It never asks the cluster.
 func (n *Node) GetLocal(key string) (store.Entry, bool) {
-	return n.st.Get(key)
+	return n.lookupLocal(key, true)
 }
 
 // Get returns key's entry: from this node if it holds it, else from the
 // first node that answers a whohas, keeping a copy here. It returns
 // ErrNotFound when no node holds the key.
 func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error) {
-	if e, ok := n.st.Get(key); ok {
+	if e, ok := n.lookupLocal(key, true); ok {
 		n.stats.LocalHits.Add(1)
 		return e, SourceLocal, nil
 	}
@@ -101,10 +102,12 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
 				continue // try the next holder, if one answers in time
 			}
-			n.clock.Observe(e.Version)
-			held, _, err := n.st.Put(key, e)
+			held, err := n.keep(key, e)
 			if err != nil {
 				return store.Entry{}, err
+			}
+			if !held.Live(n.nowMs()) {
+				return store.Entry{}, ErrNotFound // deleted or expired meanwhile
 			}
 			return held, nil
 		}
@@ -117,7 +120,7 @@ func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 	if m.Addr == n.self {
 		return
 	}
-	_, have := n.st.Get(m.Key)
+	_, have := n.lookupLocal(m.Key, false)
 	n.mu.Lock()
 	authoritative := n.pair.Has(n.self) && n.synced
 	epoch := n.pair.Epoch
@@ -163,5 +166,17 @@ func (n *Node) onAnswer(p mcast.Packet, m mcast.Message) {
 	}
 }
 
-// Keys returns every key this node holds, sorted.
-func (n *Node) Keys() []string { return n.st.Keys() }
+// Keys returns every key this node holds, owned or cached, sorted.
+func (n *Node) Keys() []string {
+	now := n.nowMs()
+	var keys []string
+	n.durable.Range(func(k string, e store.Entry) bool {
+		if e.Live(now) {
+			keys = append(keys, k)
+		}
+		return true
+	})
+	keys = append(keys, n.cache.keys()...)
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,14 +51,20 @@ type member struct {
 // Node is one diststore node. Build it with New, run it with Start, stop it
 // with Close.
 type Node struct {
-	cfg    Config
-	self   netip.Addr
-	tr     mcast.Transport
-	st     store.Store
-	clock  *store.Clock
-	log    *slog.Logger
-	peers  *peerClient
-	flight singleflight.Group
+	cfg  Config
+	self netip.Addr
+	tr   mcast.Transport
+	// durable holds what this node owns: as a master every key, with
+	// tombstones; cache holds the copies a non-master keeps.
+	durable store.Store
+	cache   *cache
+	clock   *store.Clock
+	log     *slog.Logger
+	peers   *peerClient
+	flight  singleflight.Group
+	// ctx is cancelled by Close: it ends the node's outgoing requests.
+	ctx    context.Context
+	cancel context.CancelFunc
 	now    func() time.Time
 
 	mu        sync.Mutex // guards the fields below
@@ -68,6 +75,10 @@ type Node struct {
 	pairWait  chan struct{} // closed and replaced whenever pair changes
 	lastReply time.Time     // last heartbeat sent in answer to another node
 	queries   map[string]*query
+	demoting  bool // entries in durable may be stale: reads skip them until reconciled
+
+	// keyLocks serialise conditional writes of one key on this node.
+	keyLocks [64]sync.Mutex
 
 	syncKick chan struct{} // wakes the sync loop; buffered 1
 	stop     chan struct{}
@@ -88,11 +99,14 @@ type Stats struct {
 	Syncs        atomic.Uint64
 	BadDatagrams atomic.Uint64
 	Refused      atomic.Uint64 // datagrams not answered: spoofed or reflecting
+	Invalidated  atomic.Uint64 // cached copies dropped on an invalidation
+	Purged       atomic.Uint64 // expired entries and old tombstones removed
 }
 
-// New builds a Node over a transport and a store; it does not start it.
-// The caller keeps ownership of tr and st and closes them after Close.
-func New(cfg Config, tr mcast.Transport, st store.Store) (*Node, error) {
+// New builds a Node over a transport and a durable store; it does not
+// start it. The caller keeps ownership of tr and durable and closes them
+// after Close.
+func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -101,7 +115,7 @@ func New(cfg Config, tr mcast.Transport, st store.Store) (*Node, error) {
 		cfg:      cfg,
 		self:     cfg.Addr,
 		tr:       tr,
-		st:       st,
+		durable:  durable,
 		clock:    store.NewClock(cfg.Addr, nil),
 		log:      cfg.Logger.With("node", cfg.Addr.String()),
 		now:      time.Now,
@@ -111,10 +125,12 @@ func New(cfg Config, tr mcast.Transport, st store.Store) (*Node, error) {
 		syncKick: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers = newPeerClient(cfg)
+	n.cache = newCache(cfg.CacheMaxBytes, cfg.CacheTTL, n.now)
 	// Move the clock past everything the store already holds, so a new
 	// write is newer than any version this node wrote before a restart.
-	st.Range(func(_ string, e store.Entry) bool {
+	durable.Range(func(_ string, e store.Entry) bool {
 		n.clock.Observe(e.Version)
 		return true
 	})
@@ -164,6 +180,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	close(n.stop)
+	n.cancel()
 	n.wg.Wait()
 	n.peers.close()
 	n.log.Info("node stopped")
@@ -201,6 +218,8 @@ type Status struct {
 	Synced   bool           `json:"synced"`
 	Ready    bool           `json:"ready"`
 	Keys     int            `json:"keys"`
+	Cached   int            `json:"cached"`
+	CacheMB  float64        `json:"cache_mib"`
 	Members  []MemberStatus `json:"members"`
 	Local    uint64         `json:"reads_local"`
 	Remote   uint64         `json:"reads_remote"`
@@ -209,7 +228,8 @@ type Status struct {
 
 // Status returns the node's view of the cluster, members sorted by address.
 func (n *Node) Status() Status {
-	keys := n.st.Len()
+	keys := n.durable.Len()
+	cs := n.cache.stats()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := Status{
@@ -220,6 +240,8 @@ func (n *Node) Status() Status {
 		Synced:   n.pair.Has(n.self) && n.synced,
 		Ready:    n.booted && len(n.pair.Masters) > 0,
 		Keys:     keys,
+		Cached:   cs.Entries,
+		CacheMB:  float64(cs.Bytes) / (1 << 20),
 		Local:    n.stats.LocalHits.Load(),
 		Remote:   n.stats.RemoteHits.Load(),
 		Misses:   n.stats.Misses.Load(),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/mcast"
+	"github.com/diststore/diststore/store"
 )
 
 func TestNode_Alone_IsItsOwnMaster(t *testing.T) {
@@ -82,7 +83,7 @@ func TestNode_Get_MissingKeyNeedsNoTimeout(t *testing.T) {
 func TestNode_Get_LocalOnlyKeyIsFoundDespiteNoKey(t *testing.T) {
 	c := newTestCluster(t)
 	nodes := c.startN(4)
-	_, err := nodes[3].PutLocal("only-here", []byte("x"), zeroVersion)
+	_, err := nodes[3].Apply("only-here", store.Entry{Value: []byte("x")}, cluster.Condition{})
 	require.NoError(t, err)
 	for _, m := range c.waitAgreed() {
 		_, ok := c.node(m).GetLocal("only-here")

@@ -50,27 +50,93 @@ func peerURL(addr netip.Addr, port int, path string) string {
 	return "http://" + netip.AddrPortFrom(addr, uint16(port)).String() + path
 }
 
-// forward stores e under key on the node at addr (POST /local/<key>).
-// A network error means the node could not be reached; an HTTP error
-// status is ErrMasterRefused.
-func (c *peerClient) forward(ctx context.Context, addr netip.Addr, port int, key string, e store.Entry) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		peerURL(addr, port, "/local/"+url.PathEscape(key)), bytes.NewReader(e.Value))
+// Headers of node-to-node writes, beside VersionHeader.
+const (
+	// ExpiresHeader carries a value's expiry, Unix milliseconds.
+	ExpiresHeader = "X-Diststore-Expires"
+	// EpochHeader carries the writer's master epoch, so a node that is no
+	// longer master can refuse a write meant for a master.
+	EpochHeader = "X-Diststore-Epoch"
+)
+
+// forward stores e under key on the node at addr: POST /local/<key>, or
+// DELETE /local/<key> for a tombstone, with its version. A network error
+// means the node could not be reached; an HTTP error status is one of
+// ErrNotMaster, ErrPrecondition or ErrMasterRefused.
+func (c *peerClient) forward(ctx context.Context, addr netip.Addr, port int, key string, e store.Entry, epoch uint64) error {
+	req, err := writeRequest(ctx, addr, port, key, e)
 	if err != nil {
-		return fmt.Errorf("forward to %s: %w", addr, err)
+		return err
 	}
 	req.Header.Set(VersionHeader, e.Version.String())
+	req.Header.Set(EpochHeader, strconv.FormatUint(epoch, 10))
+	_, err = c.doWrite(req, addr)
+	return err
+}
+
+// decide asks the master at addr to decide a conditional write: it checks
+// cond against what it holds, versions e and stores it. It returns the
+// version the master gave.
+func (c *peerClient) decide(ctx context.Context, addr netip.Addr, port int, key string, e store.Entry, cond Condition) (store.Version, error) {
+	req, err := writeRequest(ctx, addr, port, key, e)
+	if err != nil {
+		return store.Version{}, err
+	}
+	switch {
+	case cond.IfMatch != nil:
+		req.Header.Set("If-Match", `"`+cond.IfMatch.String()+`"`)
+	case cond.IfExists:
+		req.Header.Set("If-Match", "*")
+	}
+	if cond.IfAbsent {
+		req.Header.Set("If-None-Match", "*")
+	}
+	resp, err := c.doWrite(req, addr)
+	if err != nil {
+		return store.Version{}, err
+	}
+	v, err := store.ParseVersion(resp.Get(VersionHeader))
+	if err != nil {
+		return store.Version{}, fmt.Errorf("%w: %s gave no version: %v", ErrMasterRefused, addr, err)
+	}
+	return v, nil
+}
+
+func writeRequest(ctx context.Context, addr netip.Addr, port int, key string, e store.Entry) (*http.Request, error) {
+	method, body := http.MethodPost, io.Reader(bytes.NewReader(e.Value))
+	if e.Deleted {
+		method, body = http.MethodDelete, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, method, peerURL(addr, port, "/local/"+url.PathEscape(key)), body)
+	if err != nil {
+		return nil, fmt.Errorf("write to %s: %w", addr, err)
+	}
+	if e.Expires != 0 {
+		req.Header.Set(ExpiresHeader, strconv.FormatInt(e.Expires, 10))
+	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	return req, nil
+}
+
+// doWrite sends a write and maps the answer's status to an error.
+func (c *peerClient) doWrite(req *http.Request, addr netip.Addr) (http.Header, error) {
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("forward to %s: %w", addr, err)
+		return nil, fmt.Errorf("write to %s: %w", addr, err)
 	}
 	defer drain(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-		return fmt.Errorf("%w: %s answered %s: %s", ErrMasterRefused, addr, resp.Status, bytes.TrimSpace(msg))
+	if resp.StatusCode/100 == 2 {
+		return resp.Header, nil
 	}
-	return nil
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	why := fmt.Sprintf("%s answered %s: %s", addr, resp.Status, bytes.TrimSpace(msg))
+	switch resp.StatusCode {
+	case http.StatusPreconditionFailed:
+		return nil, fmt.Errorf("%w (%s)", ErrPrecondition, why)
+	case http.StatusConflict:
+		return nil, fmt.Errorf("%w (%s)", ErrNotMaster, why)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrMasterRefused, why)
 }
 
 // fetch reads key from the node at addr (GET /getlocal/<key>).
@@ -101,12 +167,22 @@ func (c *peerClient) fetch(ctx context.Context, addr netip.Addr, port int, key s
 			return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, err)
 		}
 	}
-	return store.Entry{Value: value, Version: v}, nil
+	e := store.Entry{Value: value, Version: v}
+	if h := resp.Header.Get(ExpiresHeader); h != "" {
+		if e.Expires, err = strconv.ParseInt(h, 10, 64); err != nil {
+			return store.Entry{}, fmt.Errorf("fetch from %s: bad %s %q", addr, ExpiresHeader, h)
+		}
+	}
+	return e, nil
 }
 
 // dump opens the stream of every entry the node at addr holds.
-func (c *peerClient) dump(ctx context.Context, addr netip.Addr, port int) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(addr, port, "/dump"), nil)
+func (c *peerClient) dump(ctx context.Context, addr netip.Addr, port int, values bool) (io.ReadCloser, error) {
+	path := "/dump"
+	if !values {
+		path += "?values=0"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(addr, port, path), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -127,13 +203,4 @@ func (c *peerClient) dump(ctx context.Context, addr netip.Addr, port int) (io.Re
 func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	_ = body.Close()
-}
-
-// parseLen parses a decimal length no larger than limit.
-func parseLen(s string, limit int64) (int64, error) {
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 || v > limit {
-		return 0, fmt.Errorf("bad length %q", s)
-	}
-	return v, nil
 }

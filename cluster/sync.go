@@ -7,40 +7,54 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/diststore/diststore/election"
 	"github.com/diststore/diststore/store"
 )
 
-// The dump format streams every entry a node holds:
+// The dump format streams every entry a node holds durably, tombstones
+// included:
 //
-//	diststore-dump 1\n
-//	<key> <version> <length>\n<value>\n   (once per entry)
+//	diststore-dump 2\n
+//	<key> <version> <flags> <expires> <length>\n<value>\n   (once per entry)
 //	end\n
 //
-// Keys hold no whitespace, so the header line splits on spaces; the
-// closing "end" tells a complete dump from a cut one.
+// flags is 1 for a tombstone; expires is Unix milliseconds, 0 for never.
+// A dump without values (for a node checking its copies) has length 0 and
+// flag 2 on every live entry. Keys hold no whitespace, so the header line
+// splits on spaces; the closing "end" tells a complete dump from a cut one.
 const (
-	dumpMagic = "diststore-dump 1"
-	dumpEnd   = "end"
+	dumpMagic   = "diststore-dump 2"
+	dumpEnd     = "end"
+	dumpDeleted = 1
+	dumpNoValue = 2
 )
 
 // ErrBadDump is returned when a dump stream is malformed or cut short.
 var ErrBadDump = errors.New("malformed dump")
 
-// WriteDump writes every entry this node holds to w.
-func (n *Node) WriteDump(w io.Writer) error {
+// WriteDump writes every entry this node holds durably to w; without
+// values when values is false.
+func (n *Node) WriteDump(w io.Writer, values bool) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if _, err := fmt.Fprintf(bw, "%s\n", dumpMagic); err != nil {
 		return err
 	}
 	var werr error
-	n.st.Range(func(key string, e store.Entry) bool {
-		if _, werr = fmt.Fprintf(bw, "%s %s %d\n", key, e.Version, len(e.Value)); werr != nil {
+	n.durable.Range(func(key string, e store.Entry) bool {
+		flags, value := 0, e.Value
+		if e.Deleted {
+			flags |= dumpDeleted
+		} else if !values {
+			flags, value = dumpNoValue, nil
+		}
+		if _, werr = fmt.Fprintf(bw, "%s %s %d %d %d\n", key, e.Version, flags, e.Expires, len(value)); werr != nil {
 			return false
 		}
-		if _, werr = bw.Write(e.Value); werr != nil {
+		if _, werr = bw.Write(value); werr != nil {
 			return false
 		}
 		werr = bw.WriteByte('\n')
@@ -55,9 +69,15 @@ func (n *Node) WriteDump(w io.Writer) error {
 	return bw.Flush()
 }
 
-// readDump applies every entry of a dump to the store and returns how
-// many it applied (those newer than what was held).
-func (n *Node) readDump(r io.Reader) (read, applied int, err error) {
+// dumpEntry is one entry read from a dump.
+type dumpEntry struct {
+	key     string
+	entry   store.Entry
+	noValue bool
+}
+
+// readDump calls fn for every entry of a dump, in order.
+func readDump(r io.Reader, maxValue int64, fn func(dumpEntry) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	line := func() (string, error) {
 		b, err := br.ReadSlice('\n')
@@ -71,55 +91,80 @@ func (n *Node) readDump(r io.Reader) (read, applied int, err error) {
 	}
 	head, err := line()
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	if head != dumpMagic {
-		return 0, 0, fmt.Errorf("%w: header %q", ErrBadDump, head)
+		return fmt.Errorf("%w: header %.40q", ErrBadDump, head)
 	}
 	for {
 		h, err := line()
 		if err != nil {
-			return read, applied, err
+			return err
 		}
 		if h == dumpEnd {
-			return read, applied, nil
+			return nil
 		}
-		f := strings.Split(h, " ")
-		if len(f) != 3 || store.CheckKey(f[0]) != nil {
-			return read, applied, fmt.Errorf("%w: entry header %q", ErrBadDump, h)
-		}
-		v, err := store.ParseVersion(f[1])
+		d, size, err := parseDumpHeader(h, maxValue)
 		if err != nil {
-			return read, applied, fmt.Errorf("%w: %v", ErrBadDump, err)
-		}
-		size, err := parseLen(f[2], n.cfg.MaxValueSize)
-		if err != nil {
-			return read, applied, fmt.Errorf("%w: %v", ErrBadDump, err)
+			return err
 		}
 		value := make([]byte, size+1)
 		if _, err := io.ReadFull(br, value); err != nil || value[size] != '\n' {
-			return read, applied, fmt.Errorf("%w: value of %q cut short", ErrBadDump, f[0])
+			return fmt.Errorf("%w: value of %q cut short", ErrBadDump, d.key)
 		}
-		read++
-		n.clock.Observe(v)
-		_, ok, err := n.st.Put(f[0], store.Entry{Value: value[:size], Version: v})
-		if err != nil {
-			return read, applied, fmt.Errorf("store %q: %w", f[0], err)
+		if size > 0 {
+			d.entry.Value = value[:size]
 		}
-		if ok {
-			applied++
+		if err := fn(d); err != nil {
+			return err
 		}
 	}
 }
 
-// syncLoop makes this node, when it is master, hold every key the other
-// master holds. It runs a sync whenever kicked and retries a failed one.
+func parseDumpHeader(h string, maxValue int64) (dumpEntry, int64, error) {
+	f := strings.Split(h, " ")
+	if len(f) != 5 || store.CheckKey(f[0]) != nil {
+		return dumpEntry{}, 0, fmt.Errorf("%w: entry header %.80q", ErrBadDump, h)
+	}
+	v, err := store.ParseVersion(f[1])
+	if err != nil {
+		return dumpEntry{}, 0, fmt.Errorf("%w: %v", ErrBadDump, err)
+	}
+	flags, err1 := strconv.ParseUint(f[2], 10, 8)
+	expires, err2 := strconv.ParseInt(f[3], 10, 64)
+	size, err3 := strconv.ParseInt(f[4], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || flags > dumpDeleted|dumpNoValue || size < 0 || size > maxValue {
+		return dumpEntry{}, 0, fmt.Errorf("%w: entry header %.80q", ErrBadDump, h)
+	}
+	d := dumpEntry{
+		key:     f[0],
+		entry:   store.Entry{Version: v, Deleted: flags&dumpDeleted != 0, Expires: expires},
+		noValue: flags&dumpNoValue != 0,
+	}
+	if d.entry.Deleted && size != 0 {
+		return dumpEntry{}, 0, fmt.Errorf("%w: tombstone with a value: %.80q", ErrBadDump, h)
+	}
+	return d, size, nil
+}
+
+// syncLoop keeps this node's durable store right for its role: a master
+// copies what it lacks from the other master; a node that is not master
+// turns what it holds durably into checked cache entries. It also runs
+// the janitor. It runs whenever kicked, retries what failed, and purges
+// every JanitorInterval.
 func (n *Node) syncLoop() {
 	var retry <-chan time.Time
+	janitor := time.NewTicker(n.cfg.JanitorInterval)
+	defer janitor.Stop()
 	for {
 		select {
 		case <-n.stop:
 			return
+		case <-janitor.C:
+			if k := n.purge(); k > 0 {
+				n.log.Info("purged expired entries and old tombstones", "removed", k)
+			}
+			continue
 		case <-n.syncKick:
 		case <-retry:
 		}
@@ -131,13 +176,19 @@ func (n *Node) syncLoop() {
 	}
 }
 
-// syncOnce copies every entry of the other masters that this node lacks.
+// errNoSyncedMaster: there is no synced master to check against yet.
+var errNoSyncedMaster = errors.New("no synced master yet")
+
+// syncOnce does what the node's current role needs.
 func (n *Node) syncOnce() error {
 	n.mu.Lock()
 	pair := n.pair
 	n.mu.Unlock()
 	if !pair.Has(n.self) {
-		return nil
+		return n.demote(pair)
+	}
+	if err := n.promote(); err != nil {
+		return err
 	}
 	start := n.now()
 	total := 0
@@ -171,20 +222,111 @@ func (n *Node) syncOnce() error {
 	return nil
 }
 
+// syncFrom applies every entry of master m's dump that is newer than what
+// this node holds.
 func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	body, err := n.peers.dump(ctx, m, n.cfg.HTTPPort)
+	body, cancel, err := n.openDump(m, true)
 	if err != nil {
 		return 0, 0, err
 	}
+	defer cancel()
 	defer body.Close()
-	return n.readDump(body)
+	err = readDump(body, n.cfg.MaxValueSize, func(d dumpEntry) error {
+		read++
+		n.clock.Observe(d.entry.Version)
+		_, ok, err := n.durable.Put(d.key, d.entry)
+		if err != nil {
+			return fmt.Errorf("store %q: %w", d.key, err)
+		}
+		if ok {
+			applied++
+		}
+		return nil
+	})
+	return read, applied, err
+}
+
+// openDump streams m's dump. The caller calls cancel when done; Close
+// of the node ends the stream too.
+func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.CancelFunc, error) {
+	ctx, cancel := context.WithCancel(n.ctx)
+	body, err := n.peers.dump(ctx, m, n.cfg.HTTPPort, values)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return body, cancel, nil
+}
+
+// demote runs on a node that is not a master: if it holds entries durably
+// (after a restart, or after it was replaced as master) they may be older
+// than the cluster's, so reads skip them until they are checked against a
+// synced master's versions. Entries the master holds at the same version
+// become cache entries; the rest are dropped.
+func (n *Node) demote(pair election.Pair) error {
+	held := false
+	n.durable.Range(func(string, store.Entry) bool { held = true; return false })
+	n.mu.Lock()
+	if !held {
+		n.demoting = false
+		n.mu.Unlock()
+		return nil
+	}
+	n.demoting = true
+	var src netip.Addr
+	for _, m := range pair.Masters {
+		if mem := n.members[m]; mem != nil && mem.synced {
+			src = m
+			break
+		}
+	}
+	n.mu.Unlock()
+	if !src.IsValid() {
+		return errNoSyncedMaster
+	}
+
+	theirs := make(map[string]store.Version)
+	body, cancel, err := n.openDump(src, false)
+	if err != nil {
+		return fmt.Errorf("versions from %s: %w", src, err)
+	}
+	err = readDump(body, n.cfg.MaxValueSize, func(d dumpEntry) error {
+		if !d.entry.Deleted {
+			theirs[d.key] = d.entry.Version
+		}
+		return nil
+	})
+	body.Close()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("versions from %s: %w", src, err)
+	}
+	if n.isMaster() {
+		return nil // elected meanwhile: keep everything, the sync decides
+	}
+	type owned struct {
+		key string
+		e   store.Entry
+	}
+	var mine []owned
+	n.durable.Range(func(k string, e store.Entry) bool {
+		mine = append(mine, owned{k, e})
+		return true
+	})
+	kept, now := 0, n.nowMs()
+	for _, h := range mine {
+		if v, ok := theirs[h.key]; ok && v == h.e.Version && h.e.Live(now) {
+			n.cache.put(h.key, h.e)
+			kept++
+		}
+		if _, err := n.durable.Delete(h.key, h.e.Version); err != nil {
+			return fmt.Errorf("demote %q: %w", h.key, err)
+		}
+	}
+	n.mu.Lock()
+	n.demoting = false
+	n.mu.Unlock()
+	n.log.Info("not a master: checked copies against a master", "master", src.String(),
+		"kept_as_cache", kept, "dropped", len(mine)-kept)
+	return nil
 }

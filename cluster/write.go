@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/diststore/diststore/election"
+	"github.com/diststore/diststore/mcast"
 	"github.com/diststore/diststore/store"
 )
 
@@ -17,66 +18,91 @@ import (
 // gives up with ErrNoMaster.
 const maxWriteRounds = 4
 
-// WriteResult is what a successful Put reports.
+// Write is a write through the cluster: a value, or a delete.
+type Write struct {
+	Value []byte
+	// Delete removes the key (leaving a tombstone) instead of storing Value.
+	Delete bool
+	// TTL, when positive, makes the key expire everywhere after it.
+	TTL time.Duration
+	// Cond is checked by a synced master against the version it holds.
+	Cond Condition
+}
+
+// WriteResult is what a successful Write reports.
 type WriteResult struct {
-	Entry   store.Entry  // the entry as stored here
+	Entry   store.Entry  // the entry as written
 	Masters []netip.Addr // the masters that hold it
 }
 
-// PutLocal stores value under key on this node only. A zero version means
-// a new write: the node's clock versions it. It returns the entry held
-// afterwards, which is newer than the one given if this node already held
-// a newer version.
-func (n *Node) PutLocal(key string, value []byte, v store.Version) (store.Entry, error) {
-	if err := n.checkValue(value); err != nil {
-		return store.Entry{}, err
-	}
-	if v.IsZero() {
-		v = n.clock.Next()
-	} else {
-		n.clock.Observe(v)
-	}
-	held, _, err := n.st.Put(key, store.Entry{Value: value, Version: v})
-	if err != nil {
-		return store.Entry{}, fmt.Errorf("store %q: %w", key, err)
-	}
-	return held, nil
+// Put stores value under key on every master (see Write).
+func (n *Node) Put(ctx context.Context, key string, value []byte) (WriteResult, error) {
+	return n.Write(ctx, key, Write{Value: value})
 }
 
-// Put stores value under key here and on every master, and returns once
-// every master of the current pair holds it. A master that cannot be
-// reached is replaced and the write goes on to its successor.
-func (n *Node) Put(ctx context.Context, key string, value []byte) (WriteResult, error) {
+// Write stores w on every master and returns once every master of the
+// current pair holds it. A master that cannot be reached is replaced and
+// the write goes on to its successor. A conditional write is decided by
+// one synced master first. Afterwards the other nodes are told by
+// multicast to drop older copies.
+func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, error) {
 	if n.closed.Load() {
 		return WriteResult{}, ErrClosed
 	}
-	e, err := n.PutLocal(key, value, store.Version{})
-	if err != nil {
+	e := store.Entry{Value: w.Value, Deleted: w.Delete}
+	if w.Delete {
+		e.Value = nil
+	} else if err := n.checkValue(w.Value); err != nil {
 		return WriteResult{}, err
+	}
+	if w.TTL > 0 && !w.Delete {
+		e.Expires = n.now().Add(w.TTL).UnixMilli()
 	}
 	pair, err := n.waitMasters(ctx)
 	if err != nil {
 		return WriteResult{}, err
 	}
 	held := map[netip.Addr]bool{}
-	if pair.Has(n.self) {
+	if w.Cond.Any() {
+		var decider netip.Addr
+		if e, decider, err = n.decide(ctx, key, e, w.Cond); err != nil {
+			return WriteResult{}, err
+		}
+		held[decider] = true
+	} else {
+		e.Version = n.clock.Next()
+	}
+	if _, err := n.keep(key, e); err != nil {
+		return WriteResult{}, err
+	}
+	if n.isMaster() {
 		held[n.self] = true
 	}
 	for round := 0; round < maxWriteRounds; round++ {
+		pair = n.Masters()
 		var todo []netip.Addr
 		for _, m := range pair.Masters {
+			if m == n.self && !held[m] {
+				if _, err := n.Replicate(key, e, 0); err != nil {
+					return WriteResult{}, err
+				}
+				held[m] = true
+			}
 			if !held[m] {
 				todo = append(todo, m)
 			}
 		}
 		if len(todo) == 0 {
+			n.invalidate(key, e)
 			return WriteResult{Entry: e, Masters: slices.Clone(pair.Masters)}, nil
 		}
-		errs := n.forwardAll(ctx, todo, key, e)
+		errs := n.forwardAll(ctx, todo, key, e, pair.Epoch)
 		for i, m := range todo {
 			switch {
 			case errs[i] == nil:
 				held[m] = true
+			case errors.Is(errs[i], ErrNotMaster):
+				n.awaitPairAfter(ctx, pair) // our view is behind: wait for the newer pair
 			case errors.Is(errs[i], ErrMasterRefused):
 				return WriteResult{}, errs[i]
 			case ctx.Err() != nil:
@@ -85,24 +111,129 @@ func (n *Node) Put(ctx context.Context, key string, value []byte) (WriteResult, 
 				n.lostMaster(m, errs[i])
 			}
 		}
-		pair = n.Masters()
-		if pair.Has(n.self) {
-			held[n.self] = true
-		}
 	}
 	return WriteResult{}, fmt.Errorf("%w: masters kept failing", ErrNoMaster)
 }
 
+// decide has a synced master check w's condition and version the entry:
+// this node if it is one, else the first synced master of the pair. A
+// master that cannot be reached is replaced and the next one asked.
+func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condition) (store.Entry, netip.Addr, error) {
+	for round := 0; round < maxWriteRounds; round++ {
+		pair := n.Masters()
+		m, ok := n.syncedMaster(pair)
+		if !ok {
+			n.awaitPairAfter(ctx, pair)
+			continue
+		}
+		if m == n.self {
+			held, err := n.Apply(key, e, cond)
+			return held, m, err
+		}
+		v, err := n.peers.decide(ctx, m, n.cfg.HTTPPort, key, e, cond)
+		switch {
+		case err == nil:
+			e.Version = v
+			n.clock.Observe(v)
+			return e, m, nil
+		case errors.Is(err, ErrPrecondition), errors.Is(err, ErrMasterRefused):
+			return store.Entry{}, netip.Addr{}, err
+		case errors.Is(err, ErrNotMaster):
+			n.awaitPairAfter(ctx, pair)
+		case ctx.Err() != nil:
+			return store.Entry{}, netip.Addr{}, ctx.Err()
+		default:
+			n.lostMaster(m, err)
+		}
+	}
+	return store.Entry{}, netip.Addr{}, fmt.Errorf("%w: no synced master could decide the condition", ErrNoMaster)
+}
+
+// syncedMaster returns the first master of pair that holds every key.
+func (n *Node) syncedMaster(pair election.Pair) (netip.Addr, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, m := range pair.Masters {
+		if m == n.self && n.synced && n.pair.Has(n.self) {
+			return m, true
+		}
+		if mem := n.members[m]; mem != nil && mem.synced {
+			return m, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Replicate stores a versioned entry that a writer forwarded to this node
+// as a master. It refuses with ErrNotMaster when this node is not a master
+// and its view of the masters is at least as new as the writer's (epoch 0
+// means unknown: accepted). It returns the entry held afterwards.
+func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error) {
+	if e.Version.IsZero() {
+		return store.Entry{}, fmt.Errorf("%w: replicated entry without a version", store.ErrBadVersion)
+	}
+	if err := n.checkValue(e.Value); err != nil {
+		return store.Entry{}, err
+	}
+	n.mu.Lock()
+	refuse := writerEpoch != 0 && !n.pair.Has(n.self) && n.pair.Epoch >= writerEpoch
+	epoch := n.pair.Epoch
+	n.mu.Unlock()
+	if refuse {
+		return store.Entry{}, fmt.Errorf("%w: masters are %s at epoch %d", ErrNotMaster, addrList(n.Masters().Masters), epoch)
+	}
+	n.clock.Observe(e.Version)
+	held, _, err := n.durable.Put(key, e)
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("store %q: %w", key, err)
+	}
+	n.cache.remove(key)
+	return held, nil
+}
+
+// invalidate tells the other nodes that key now has e's version, so they
+// drop older copies.
+func (n *Node) invalidate(key string, e store.Entry) {
+	m := mcast.Message{Kind: mcast.Invalidate, Key: key, Addr: n.self,
+		Version: mcast.Stamp{Clock: e.Version.Clock, Node: e.Version.Node}}
+	if e.Deleted {
+		m.Flags |= mcast.FlagDeleted
+	}
+	n.send(m)
+}
+
+// onInvalidate drops this node's copy of a key older than the version
+// announced. A master's own entries are kept: it holds every write.
+func (n *Node) onInvalidate(p mcast.Packet, m mcast.Message) {
+	if m.Addr != p.From.Addr() {
+		n.stats.Refused.Add(1)
+		return
+	}
+	v := store.Version{Clock: m.Version.Clock, Node: m.Version.Node}
+	n.clock.Observe(v)
+	dropped := n.cache.invalidate(m.Key, v)
+	if !n.isMaster() {
+		if e, ok := n.durable.Get(m.Key); ok && v.Newer(e.Version) {
+			if ok, err := n.durable.Delete(m.Key, e.Version); err == nil && ok {
+				dropped = true
+			}
+		}
+	}
+	if dropped {
+		n.stats.Invalidated.Add(1)
+	}
+}
+
 // forwardAll sends e to every master in to at once and returns their
 // errors, index by index.
-func (n *Node) forwardAll(ctx context.Context, to []netip.Addr, key string, e store.Entry) []error {
+func (n *Node) forwardAll(ctx context.Context, to []netip.Addr, key string, e store.Entry, epoch uint64) []error {
 	errs := make([]error, len(to))
 	var wg sync.WaitGroup
 	for i, m := range to {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.peers.forward(ctx, m, n.cfg.HTTPPort, key, e)
+			errs[i] = n.peers.forward(ctx, m, n.cfg.HTTPPort, key, e, epoch)
 		}()
 	}
 	wg.Wait()
@@ -130,6 +261,25 @@ func (n *Node) waitMasters(ctx context.Context) (election.Pair, error) {
 		case <-limit.C:
 			return p, fmt.Errorf("%w: masters not known yet", ErrNoMaster)
 		}
+	}
+}
+
+// awaitPairAfter waits, at most two heartbeat intervals, for the pair to
+// change from old or for the other master to finish its sync.
+func (n *Node) awaitPairAfter(ctx context.Context, old election.Pair) {
+	n.mu.Lock()
+	changed, wait := !n.pair.Equal(old), n.pairWait
+	n.mu.Unlock()
+	if changed {
+		return
+	}
+	t := time.NewTimer(2 * n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	select {
+	case <-wait:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-n.stop:
 	}
 }
 

@@ -16,7 +16,8 @@ var errMethod = errors.New("method not allowed")
 func statusOf(err error) int {
 	var maxBytes *http.MaxBytesError
 	switch {
-	case errors.Is(err, store.ErrBadKey), errors.Is(err, store.ErrBadVersion), errors.Is(err, errBadForm):
+	case errors.Is(err, store.ErrBadKey), errors.Is(err, store.ErrBadVersion), errors.Is(err, errBadForm),
+		errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, cluster.ErrNotFound):
 		return http.StatusNotFound
@@ -24,6 +25,10 @@ func statusOf(err error) int {
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, cluster.ErrTooLarge), errors.As(err, &maxBytes):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, cluster.ErrPrecondition):
+		return http.StatusPreconditionFailed
+	case errors.Is(err, cluster.ErrNotMaster):
+		return http.StatusConflict
 	case errors.Is(err, cluster.ErrMasterRefused):
 		return http.StatusBadGateway
 	case errors.Is(err, cluster.ErrNoMaster), errors.Is(err, cluster.ErrClosed):

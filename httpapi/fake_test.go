@@ -14,11 +14,15 @@ import (
 
 var _ httpapi.Node = (*fakeNode)(nil)
 
-// putCall records one call of Put or PutLocal.
+// putCall records one call of Write, Apply or Replicate.
 type putCall struct {
 	Key     string
 	Value   []byte
-	Version store.Version // PutLocal only
+	Version store.Version // Apply and Replicate only
+	Write   cluster.Write // Write only: delete, TTL, condition
+	Expires int64         // Apply and Replicate only
+	Cond    cluster.Condition
+	Epoch   uint64 // Replicate only
 }
 
 // fakeNode is an in-memory httpapi.Node: a map of entries, errors to
@@ -140,10 +144,11 @@ func (f *fakeNode) nextLocked() store.Version {
 	return store.Version{Clock: f.clock<<16 | 0x1234, Node: 0x0a000003}
 }
 
-func (f *fakeNode) Put(ctx context.Context, key string, value []byte) (cluster.WriteResult, error) {
+func (f *fakeNode) Write(ctx context.Context, key string, w cluster.Write) (cluster.WriteResult, error) {
+	value := w.Value
 	f.mu.Lock()
 	hook := f.putHook
-	f.puts = append(f.puts, putCall{Key: key, Value: slices.Clone(value)})
+	f.puts = append(f.puts, putCall{Key: key, Value: slices.Clone(value), Write: w})
 	f.mu.Unlock()
 	if hook != nil {
 		if err := hook(ctx); err != nil {
@@ -155,23 +160,40 @@ func (f *fakeNode) Put(ctx context.Context, key string, value []byte) (cluster.W
 	if f.putErr != nil {
 		return cluster.WriteResult{}, f.putErr
 	}
-	e := store.Entry{Value: slices.Clone(value), Version: f.nextLocked()}
-	f.entries[key] = e
+	e := store.Entry{Value: slices.Clone(value), Version: f.nextLocked(), Deleted: w.Delete}
+	if w.Delete {
+		delete(f.entries, key)
+	} else {
+		f.entries[key] = e
+	}
 	return cluster.WriteResult{Entry: e, Masters: slices.Clone(f.masters)}, nil
 }
 
-func (f *fakeNode) PutLocal(key string, value []byte, v store.Version) (store.Entry, error) {
+func (f *fakeNode) Apply(key string, e store.Entry, cond cluster.Condition) (store.Entry, error) {
+	return f.local(key, e, cond, 0)
+}
+
+func (f *fakeNode) Replicate(key string, e store.Entry, epoch uint64) (store.Entry, error) {
+	return f.local(key, e, cluster.Condition{}, epoch)
+}
+
+func (f *fakeNode) local(key string, e store.Entry, cond cluster.Condition, epoch uint64) (store.Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.putLocals = append(f.putLocals, putCall{Key: key, Value: slices.Clone(value), Version: v})
+	f.putLocals = append(f.putLocals, putCall{Key: key, Value: slices.Clone(e.Value), Version: e.Version,
+		Expires: e.Expires, Cond: cond, Epoch: epoch})
 	if f.putErr != nil {
 		return store.Entry{}, f.putErr
 	}
-	if v.IsZero() {
-		v = f.nextLocked()
+	if e.Version.IsZero() {
+		e.Version = f.nextLocked()
 	}
-	e := store.Entry{Value: slices.Clone(value), Version: v}
-	f.entries[key] = e
+	e.Value = slices.Clone(e.Value)
+	if e.Deleted {
+		delete(f.entries, key)
+	} else {
+		f.entries[key] = e
+	}
 	return e, nil
 }
 
@@ -212,7 +234,7 @@ func (f *fakeNode) Keys() []string {
 	return keys
 }
 
-func (f *fakeNode) WriteDump(w io.Writer) error {
+func (f *fakeNode) WriteDump(w io.Writer, _ bool) error {
 	_, err := io.WriteString(w, "dump\n")
 	return err
 }

@@ -23,10 +23,12 @@ label { display: block; margin-top: .5em; } textarea { width: 100%; }
 <body>
 <h1>diststore node {{.Status.Addr}}</h1>
 {{with .Stored}}<p class="note" id="stored">Stored <code>{{.}}</code>.</p>{{end}}
+{{with .Deleted}}<p class="note" id="deleted">Deleted <code>{{.}}</code>.</p>{{end}}
 <h2>Store a value</h2>
 <form method="post" action="/" id="store">
 <label>Key <input name="key" id="key" required maxlength="250"></label>
 <label>Value <textarea name="value" id="value" rows="4"></textarea></label>
+<label>Expires after (optional, e.g. 30s, 1h) <input name="ttl" id="ttl" size="8"></label>
 <button type="submit">Store</button>
 </form>
 <h2>Look up a key</h2>
@@ -34,9 +36,14 @@ label { display: block; margin-top: .5em; } textarea { width: 100%; }
 <label>Key <input name="key" id="lookup-key" required maxlength="250"></label>
 <button type="submit">Get</button>
 </form>
+<h2>Delete a key</h2>
+<form method="post" action="/delete" id="delete">
+<label>Key <input name="key" id="delete-key" required maxlength="250"></label>
+<button type="submit">Delete</button>
+</form>
 <h2>Cluster</h2>
 <p>Masters: {{range $i, $m := .Status.Masters}}{{if $i}}, {{end}}{{$m}}{{else}}not known yet{{end}} (epoch {{.Status.Epoch}}).
-This node holds {{.Status.Keys}} keys{{if .Status.IsMaster}} and is a master{{if not .Status.Synced}} (syncing){{end}}{{end}}.</p>
+This node holds {{.Status.Keys}} keys and {{.Status.Cached}} cached copies{{if .Status.IsMaster}} and is a master{{if not .Status.Synced}} (syncing){{end}}{{end}}.</p>
 <p>Reads: {{.Status.Local}} served locally, {{.Status.Remote}} fetched from the cluster, {{.Status.Misses}} not found.</p>
 <table id="members">
 <tr><th>Node</th><th>Keys</th><th>Role</th></tr>
@@ -48,9 +55,10 @@ This node holds {{.Status.Keys}} keys{{if .Status.IsMaster}} and is a master{{if
 
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	data := struct {
-		Status cluster.Status
-		Stored string
-	}{s.node.Status(), r.URL.Query().Get("stored")}
+		Status  cluster.Status
+		Stored  string
+		Deleted string
+	}{s.node.Status(), r.URL.Query().Get("stored"), r.URL.Query().Get("deleted")}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := page.Execute(w, data); err != nil {
 		s.log.Warn("render page", "err", err)

@@ -20,12 +20,13 @@ import (
 
 // Node is what the HTTP layer needs of a cluster node.
 type Node interface {
-	Put(ctx context.Context, key string, value []byte) (cluster.WriteResult, error)
-	PutLocal(key string, value []byte, v store.Version) (store.Entry, error)
+	Write(ctx context.Context, key string, w cluster.Write) (cluster.WriteResult, error)
+	Apply(key string, e store.Entry, cond cluster.Condition) (store.Entry, error)
+	Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error)
 	Get(ctx context.Context, key string) (store.Entry, cluster.Source, error)
 	GetLocal(key string) (store.Entry, bool)
 	Keys() []string
-	WriteDump(w io.Writer) error
+	WriteDump(w io.Writer, values bool) error
 	Status() cluster.Status
 	Ready() bool
 }
@@ -72,6 +73,7 @@ func New(node Node, opts Options) *Server {
 	s.mux.HandleFunc("GET /{$}", s.handleIndex)
 	s.mux.HandleFunc("POST /{$}", s.handleForm)
 	s.mux.HandleFunc("GET /lookup", s.handleLookup)
+	s.mux.HandleFunc("POST /delete", s.handleDeleteForm)
 	s.mux.HandleFunc("GET /list", s.handleList)
 	s.mux.HandleFunc("GET /dump", s.handleDump)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
@@ -91,9 +93,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/getlocal/"):
 		s.keyRoute(w, r, "/getlocal/", s.handleGetLocal, http.MethodGet, http.MethodHead)
 	case strings.HasPrefix(p, "/local/"):
-		s.keyRoute(w, r, "/local/", s.handlePutLocal, http.MethodPost, http.MethodPut)
+		s.keyRoute(w, r, "/local/", s.handleLocal, http.MethodPost, http.MethodPut, http.MethodDelete)
+	case strings.HasPrefix(p, "/delete/") && r.Method == http.MethodPost:
+		s.keyRoute(w, r, "/delete/", s.handleDelete, http.MethodPost)
 	case p != "/" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
 		s.keyRoute(w, r, "/", s.handlePut, http.MethodPost, http.MethodPut)
+	case p != "/" && r.Method == http.MethodDelete:
+		s.keyRoute(w, r, "/", s.handleDelete, http.MethodDelete)
 	default:
 		s.mux.ServeHTTP(w, r)
 	}
@@ -133,6 +139,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key string) {
 	defer cancel()
 	e, src, err := s.node.Get(ctx, key)
 	if err != nil {
+		if errors.Is(err, cluster.ErrNotFound) {
+			err = fmt.Errorf("%w: %s", cluster.ErrNotFound, key)
+		}
 		writeError(w, err)
 		return
 	}
@@ -155,6 +164,9 @@ func writeValue(w http.ResponseWriter, r *http.Request, e store.Entry, src clust
 	h.Set("ETag", etag)
 	h.Set(cluster.VersionHeader, e.Version.String())
 	h.Set("X-Diststore-Source", string(src))
+	if e.Expires != 0 {
+		h.Set(cluster.ExpiresHeader, strconv.FormatInt(e.Expires, 10))
+	}
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
@@ -178,17 +190,99 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, err)
 		return
 	}
-	s.put(w, r, key, value, false)
+	wr, err := writeOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	wr.Value = value
+	s.write(w, r, key, wr, false)
 }
 
-// put stores a value through the cluster and answers with the masters
-// that hold it, or with a redirect to the page for a browser's form.
-func (s *Server) put(w http.ResponseWriter, r *http.Request, key string, value []byte, redirect bool) {
+// handleDelete deletes a key through the cluster: DELETE /<key>, or
+// POST /delete/<key> from an HTML form (which answers a browser with a
+// redirect to the page).
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, key string) {
+	wr, err := writeOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if wr.TTL != 0 {
+		writeError(w, fmt.Errorf("%w: a delete takes no ttl", errBadRequest))
+		return
+	}
+	wr.Delete = true
+	s.write(w, r, key, wr, r.Method == http.MethodPost && wantsHTML(r))
+}
+
+// writeOptions reads a write's ?ttl= and its If-Match / If-None-Match.
+func writeOptions(r *http.Request) (cluster.Write, error) {
+	var wr cluster.Write
+	if t := r.URL.Query().Get("ttl"); t != "" {
+		ttl, err := parseTTL(t)
+		if err != nil {
+			return wr, err
+		}
+		wr.TTL = ttl
+	}
+	cond, err := condition(r.Header)
+	wr.Cond = cond
+	return wr, err
+}
+
+// maxTTL bounds a client's ?ttl=.
+const maxTTL = 10 * 365 * 24 * time.Hour
+
+// parseTTL takes a Go duration ("30s", "1h") or a number of seconds.
+func parseTTL(t string) (time.Duration, error) {
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		secs, err2 := strconv.ParseUint(t, 10, 32)
+		if err2 != nil {
+			return 0, fmt.Errorf("%w: ttl %q is not a duration (30s, 5m) or a number of seconds", errBadRequest, t)
+		}
+		d = time.Duration(secs) * time.Second
+	}
+	if d <= 0 || d > maxTTL {
+		return 0, fmt.Errorf("%w: ttl %q must be positive and at most %s", errBadRequest, t, maxTTL)
+	}
+	return d, nil
+}
+
+// condition reads If-Match (an ETag or "*") and If-None-Match (only "*":
+// create if absent).
+func condition(h http.Header) (cluster.Condition, error) {
+	var c cluster.Condition
+	if im := strings.TrimSpace(h.Get("If-Match")); im != "" {
+		if im == "*" {
+			c.IfExists = true
+		} else {
+			v, err := store.ParseVersion(strings.Trim(strings.TrimPrefix(im, "W/"), `"`))
+			if err != nil {
+				return c, fmt.Errorf("%w: If-Match %q is not an ETag of this store", errBadRequest, im)
+			}
+			c.IfMatch = &v
+		}
+	}
+	if inm := strings.TrimSpace(h.Get("If-None-Match")); inm != "" {
+		if inm != "*" {
+			return c, fmt.Errorf("%w: a write takes only If-None-Match: *", errBadRequest)
+		}
+		c.IfAbsent = true
+	}
+	return c, nil
+}
+
+// write stores or deletes through the cluster and answers with the
+// masters that hold the result, or with a redirect to the page for a
+// browser's form.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, key string, wr cluster.Write, redirect bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.WriteTimeout)
 	defer cancel()
-	res, err := s.node.Put(ctx, key, value)
+	res, err := s.node.Write(ctx, key, wr)
 	if err != nil {
-		s.log.Warn("write failed", "key_len", len(key), "err", err)
+		s.log.Warn("write failed", "key_len", len(key), "delete", wr.Delete, "err", err)
 		writeError(w, err)
 		return
 	}
@@ -201,32 +295,78 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key string, value [
 	h.Set(cluster.VersionHeader, res.Entry.Version.String())
 	h.Set("X-Diststore-Masters", strings.Join(masters, ","))
 	if redirect {
-		http.Redirect(w, r, "/?stored="+url.QueryEscape(key), http.StatusSeeOther)
+		what := "stored"
+		if wr.Delete {
+			what = "deleted"
+		}
+		http.Redirect(w, r, "/?"+what+"="+url.QueryEscape(key), http.StatusSeeOther)
+		return
+	}
+	if wr.Delete {
+		plain(w, http.StatusOK, "deleted on "+strings.Join(masters, ", ")+"\n")
 		return
 	}
 	plain(w, http.StatusOK, "stored on "+strings.Join(masters, ", ")+"\n")
 }
 
-func (s *Server) handlePutLocal(w http.ResponseWriter, r *http.Request, key string) {
-	value, err := s.readValue(w, r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	var v store.Version
-	if h := r.Header.Get(cluster.VersionHeader); h != "" {
-		if v, err = store.ParseVersion(h); err != nil {
+// handleLocal stores or deletes on this node only. With X-Diststore-Version
+// it is a write another node forwards to this one as a master; without, a
+// new local write, optionally conditional.
+func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string) {
+	var e store.Entry
+	if r.Method == http.MethodDelete {
+		e.Deleted = true
+	} else {
+		value, err := s.readValue(w, r)
+		if err != nil {
 			writeError(w, err)
 			return
 		}
+		e.Value = value
 	}
-	e, err := s.node.PutLocal(key, value, v)
+	if h := r.Header.Get(cluster.ExpiresHeader); h != "" && !e.Deleted {
+		ms, err := strconv.ParseInt(h, 10, 64)
+		if err != nil || ms <= 0 {
+			writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.ExpiresHeader, h))
+			return
+		}
+		e.Expires = ms
+	}
+	var (
+		held store.Entry
+		err  error
+	)
+	if h := r.Header.Get(cluster.VersionHeader); h != "" {
+		if e.Version, err = store.ParseVersion(h); err != nil {
+			writeError(w, err)
+			return
+		}
+		var epoch uint64
+		if eh := r.Header.Get(cluster.EpochHeader); eh != "" {
+			if epoch, err = strconv.ParseUint(eh, 10, 64); err != nil {
+				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.EpochHeader, eh))
+				return
+			}
+		}
+		held, err = s.node.Replicate(key, e, epoch)
+	} else {
+		cond, cerr := condition(r.Header)
+		if cerr != nil {
+			writeError(w, cerr)
+			return
+		}
+		held, err = s.node.Apply(key, e, cond)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	w.Header().Set("ETag", `"`+e.Version.String()+`"`)
-	w.Header().Set(cluster.VersionHeader, e.Version.String())
+	w.Header().Set("ETag", `"`+held.Version.String()+`"`)
+	w.Header().Set(cluster.VersionHeader, held.Version.String())
+	if e.Deleted {
+		plain(w, http.StatusOK, "deleted locally\n")
+		return
+	}
 	plain(w, http.StatusOK, "stored locally\n")
 }
 
@@ -240,9 +380,9 @@ func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
 	_ = bw.Flush()
 }
 
-func (s *Server) handleDump(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleDump(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if err := s.node.WriteDump(w); err != nil {
+	if err := s.node.WriteDump(w, r.URL.Query().Get("values") != "0"); err != nil {
 		s.log.Warn("dump cut short", "err", err)
 	}
 }
@@ -285,8 +425,12 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// errBadForm is a form POST without a usable key or value.
-var errBadForm = errors.New("bad form")
+// errBadForm is a form POST without a usable key or value; errBadRequest
+// any other request that cannot be taken as it is.
+var (
+	errBadForm    = errors.New("bad form")
+	errBadRequest = errors.New("bad request")
+)
 
 // handleForm takes the original's form POST: fields key and value,
 // urlencoded or multipart.
@@ -327,7 +471,33 @@ func (s *Server) handleForm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: %d bytes, at most %d", cluster.ErrTooLarge, len(value), s.opts.MaxValueSize))
 		return
 	}
-	s.put(w, r, key, []byte(value), wantsHTML(r))
+	wr := cluster.Write{Value: []byte(value)}
+	if t := r.PostFormValue("ttl"); t != "" {
+		ttl, err := parseTTL(t)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		wr.TTL = ttl
+	}
+	s.write(w, r, key, wr, wantsHTML(r))
+}
+
+// handleDeleteForm deletes the key named by the form field "key": the
+// page's delete button, which cannot put the key in the path without
+// JavaScript.
+func (s *Server) handleDeleteForm(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, fmt.Errorf("%w: %v", errBadForm, err))
+		return
+	}
+	key := r.PostFormValue("key")
+	if err := store.CheckKey(key); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.handleDelete(w, r, key)
 }
 
 // wantsHTML reports whether the client is a browser that prefers a page.

@@ -767,8 +767,8 @@ func TestServer_WrongMethod(t *testing.T) {
 		{"DELETE", "/get/x", []string{"GET", "HEAD"}},
 		{"POST", "/get/x", []string{"GET", "HEAD"}},
 		{"PUT", "/getlocal/x", []string{"GET", "HEAD"}},
-		{"GET", "/local/x", []string{"POST", "PUT"}},
-		{"DELETE", "/local/x", []string{"POST", "PUT"}},
+		{"GET", "/local/x", []string{"POST", "PUT", "DELETE"}},
+		{"PATCH", "/local/x", []string{"POST", "PUT", "DELETE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.target, func(t *testing.T) {

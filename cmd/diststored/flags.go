@@ -29,6 +29,9 @@ const (
 	flagMaxValueSize     = "max-value-size"
 	flagLogFormat        = "log-format"
 	flagLogLevel         = "log-level"
+	flagCacheTTL         = "cache-ttl"
+	flagCacheMaxBytes    = "cache-max-bytes"
+	flagTombstoneTTL     = "tombstone-ttl"
 )
 
 // Defaults. The ports, group and timeout are the original pydiststore's and
@@ -44,6 +47,9 @@ const (
 	defaultMaxValueSize     = "1MiB"
 	defaultLogFormat        = "text"
 	defaultLogLevel         = "info"
+	defaultCacheTTL         = "10m"
+	defaultCacheMaxBytes    = "256MiB"
+	defaultTombstoneTTL     = "24h"
 )
 
 // settings is diststored's finished configuration, resolved from flags,
@@ -56,6 +62,9 @@ type settings struct {
 	Interface        string         // "" = the interface that holds Bind (resolved later by the transport)
 	DataDir          string         // never ""
 	MaxValueSize     int64          // bytes, > 0
+	CacheTTL         time.Duration  // > 0
+	CacheMaxBytes    int64          // bytes, > 0
+	TombstoneTTL     time.Duration  // > 0
 	LogFormat        string         // "text" or "json"
 	LogLevel         slog.Level
 	ConfigFile       string // the file that was read, "" if none
@@ -121,6 +130,9 @@ func Flags() []cli.Flag {
 		str(flagInterface, "", "network `NAME` to join the multicast group on (default: the interface that holds --bind)"),
 		str(flagDataDir, defaultDataDir, "`DIR` of the durable store"),
 		str(flagMaxValueSize, defaultMaxValueSize, "largest value accepted, a `SIZE` in bytes or with a unit: 512KiB, 1MiB, 64k (=64KiB), 1MB (=10^6)"),
+		str(flagCacheTTL, defaultCacheTTL, "how long a non-master keeps a copy it fetched or that was written through it, a `DURATION`"),
+		str(flagCacheMaxBytes, defaultCacheMaxBytes, "bound on the copies a non-master keeps, a `SIZE`; least recently used go first"),
+		str(flagTombstoneTTL, defaultTombstoneTTL, "how long a deleted key's tombstone is kept, a `DURATION`: a node down longer than this may bring a deleted key back"),
 		str(flagLogFormat, defaultLogFormat, "log `FORMAT`: text or json"),
 		str(flagLogLevel, defaultLogLevel, "log `LEVEL`: debug, info, warn or error"),
 	}
@@ -196,6 +208,9 @@ func (l loader) load(c *cli.Context) (settings, error) {
 			return nil
 		}},
 		{flagMaxValueSize, func(t string) (err error) { s.MaxValueSize, err = parseSize(t); return err }},
+		{flagCacheTTL, func(t string) (err error) { s.CacheTTL, err = parseTimeout(t); return err }},
+		{flagCacheMaxBytes, func(t string) (err error) { s.CacheMaxBytes, err = parseSize(t); return err }},
+		{flagTombstoneTTL, func(t string) (err error) { s.TombstoneTTL, err = parseTimeout(t); return err }},
 		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
 		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
 		// Last: the only step that looks at the machine's interfaces.

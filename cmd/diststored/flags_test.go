@@ -82,6 +82,9 @@ func defaults() settings {
 		MulticastTimeout: time.Second,
 		DataDir:          "./data",
 		MaxValueSize:     1 << 20,
+		CacheTTL:         10 * time.Minute,
+		CacheMaxBytes:    256 << 20,
+		TombstoneTTL:     24 * time.Hour,
 		LogFormat:        "text",
 		LogLevel:         slog.LevelInfo,
 	}
@@ -98,6 +101,9 @@ bind = 127.0.2.2
 interface = lo
 data_dir = /var/lib/diststore
 max_value_size = 512KiB
+cache_ttl = 90s
+cache_max_bytes = 1MiB
+tombstone_ttl = 1h
 log_format = json
 log_level = debug
 `)
@@ -109,6 +115,9 @@ log_level = debug
 		Interface:        "lo",
 		DataDir:          "/var/lib/diststore",
 		MaxValueSize:     512 << 10,
+		CacheTTL:         90 * time.Second,
+		CacheMaxBytes:    1 << 20,
+		TombstoneTTL:     time.Hour,
 		LogFormat:        "json",
 		LogLevel:         slog.LevelDebug,
 		ConfigFile:       file,
@@ -203,7 +212,8 @@ func TestFlags_EnvVarNames(t *testing.T) {
 	assert.Equal(t, []string{
 		"DISTSTORE_CONFIG", "DISTSTORE_BIND", "DISTSTORE_HTTP_PORT", "DISTSTORE_MULTICAST_ADDR",
 		"DISTSTORE_MULTICAST_PORT", "DISTSTORE_MULTICAST_TIMEOUT", "DISTSTORE_INTERFACE",
-		"DISTSTORE_DATA_DIR", "DISTSTORE_MAX_VALUE_SIZE", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
+		"DISTSTORE_DATA_DIR", "DISTSTORE_MAX_VALUE_SIZE",
+		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
 	}, got)
 }
 

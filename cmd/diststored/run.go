@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -72,7 +73,11 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("multicast: %w", err)
 	}
 	defer tr.Close()
-	st := store.NewMemory()
+	dbPath := filepath.Join(s.DataDir, "diststore.db")
+	st, err := store.OpenBolt(dbPath, store.BoltOptions{})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
 	defer st.Close()
 
 	node, err := cluster.New(cluster.Config{
@@ -80,6 +85,9 @@ func run(c *cli.Context) error {
 		HTTPPort:         s.HTTPPort,
 		MulticastTimeout: s.MulticastTimeout,
 		MaxValueSize:     s.MaxValueSize,
+		CacheTTL:         s.CacheTTL,
+		CacheMaxBytes:    s.CacheMaxBytes,
+		TombstoneTTL:     s.TombstoneTTL,
 		Logger:           log,
 	}, tr, st)
 	if err != nil {
@@ -101,7 +109,7 @@ func run(c *cli.Context) error {
 		return err
 	}
 	log.Info("diststored started", "version", version, "addr", s.Bind.String(), "http", httpAddr,
-		"group", s.Group.String(), "config", s.ConfigFile)
+		"group", s.Group.String(), "config", s.ConfigFile, "store", dbPath, "keys", st.Len())
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

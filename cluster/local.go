@@ -1,0 +1,187 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/diststore/diststore/store"
+)
+
+// ErrPrecondition: a conditional write's condition does not hold.
+var ErrPrecondition = errors.New("precondition failed")
+
+// ErrNotMaster: a node that is not a synced master was asked to decide a
+// conditional write.
+var ErrNotMaster = errors.New("not a synced master")
+
+// Condition is a conditional write's precondition, checked against the
+// version the deciding master holds.
+type Condition struct {
+	// IfMatch, when set, requires the key to hold exactly this version.
+	IfMatch *store.Version
+	// IfExists requires the key to exist (If-Match: *).
+	IfExists bool
+	// IfAbsent requires the key not to exist (If-None-Match: *).
+	IfAbsent bool
+}
+
+// Any reports whether c has a condition.
+func (c Condition) Any() bool { return c.IfMatch != nil || c.IfExists || c.IfAbsent }
+
+// check reports whether c holds for the entry held (ok false if none).
+func (c Condition) check(held store.Entry, ok bool, nowMs int64) error {
+	live := ok && held.Live(nowMs)
+	switch {
+	case c.IfAbsent && live:
+		return fmt.Errorf("%w: key exists", ErrPrecondition)
+	case c.IfExists && !live:
+		return fmt.Errorf("%w: key does not exist", ErrPrecondition)
+	case c.IfMatch != nil && (!live || held.Version != *c.IfMatch):
+		return fmt.Errorf("%w: version is not %s", ErrPrecondition, c.IfMatch)
+	}
+	return nil
+}
+
+func (n *Node) nowMs() int64 { return n.now().UnixMilli() }
+
+// lookupLocal returns key's live entry held here: owned, or a cached copy.
+// touch marks a cached copy recently used.
+func (n *Node) lookupLocal(key string, touch bool) (store.Entry, bool) {
+	n.mu.Lock()
+	demoting := n.demoting
+	n.mu.Unlock()
+	if !demoting {
+		if e, ok := n.durable.Get(key); ok {
+			if e.Live(n.nowMs()) {
+				return e, true
+			}
+			return store.Entry{}, false // deleted or expired: a copy in the cache is older
+		}
+	}
+	if touch {
+		return n.cache.get(key)
+	}
+	return n.cache.peek(key)
+}
+
+// isMaster reports whether this node is one of the current masters.
+func (n *Node) isMaster() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pair.Has(n.self)
+}
+
+// keep stores a copy of e held here: owned by a master, in the cache on
+// any other node. It returns the entry held afterwards.
+func (n *Node) keep(key string, e store.Entry) (store.Entry, error) {
+	n.clock.Observe(e.Version)
+	if n.isMaster() {
+		held, _, err := n.durable.Put(key, e)
+		if err != nil {
+			return store.Entry{}, fmt.Errorf("store %q: %w", key, err)
+		}
+		return held, nil
+	}
+	if cur, ok := n.durable.Get(key); ok && !e.Version.Newer(cur.Version) {
+		return cur, nil
+	}
+	n.cache.put(key, e)
+	return e, nil
+}
+
+// Apply stores e under key on this node only (POST /local/<key>). A zero
+// version means a new write versioned by this node's clock; then cond, if
+// any, is checked against what this node holds, atomically, and only a
+// synced master may decide it. A versioned entry is replicated as by
+// Replicate. It returns the entry held afterwards.
+func (n *Node) Apply(key string, e store.Entry, cond Condition) (store.Entry, error) {
+	if err := n.checkValue(e.Value); err != nil {
+		return store.Entry{}, err
+	}
+	if !e.Version.IsZero() {
+		if cond.Any() {
+			return store.Entry{}, fmt.Errorf("%w: a versioned write carries no condition", ErrPrecondition)
+		}
+		return n.Replicate(key, e, 0)
+	}
+	if !cond.Any() {
+		e.Version = n.clock.Next()
+		return n.keep(key, e)
+	}
+	n.mu.Lock()
+	decider := n.pair.Has(n.self) && n.synced
+	n.mu.Unlock()
+	if !decider {
+		return store.Entry{}, ErrNotMaster
+	}
+	mu := n.keyLock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	held, ok := n.durable.Get(key)
+	if err := cond.check(held, ok, n.nowMs()); err != nil {
+		return store.Entry{}, err
+	}
+	e.Version = n.clock.Next()
+	held, _, err := n.durable.Put(key, e)
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("store %q: %w", key, err)
+	}
+	return held, nil
+}
+
+var lockSeed = maphash.MakeSeed()
+
+func (n *Node) keyLock(key string) *sync.Mutex {
+	return &n.keyLocks[maphash.String(lockSeed, key)%uint64(len(n.keyLocks))]
+}
+
+// purge removes from the durable store the entries past their expiry and
+// the tombstones older than the tombstone TTL, and the cache's expired
+// copies. It returns how many entries it removed.
+func (n *Node) purge() int {
+	now := n.nowMs()
+	tombCutoff := uint64(n.now().Add(-n.cfg.TombstoneTTL).UnixMilli()) << 16
+	type victim struct {
+		key string
+		v   store.Version
+	}
+	var victims []victim
+	n.durable.Range(func(k string, e store.Entry) bool {
+		if (e.Deleted && e.Version.Clock < tombCutoff) || (!e.Deleted && !e.Live(now)) {
+			victims = append(victims, victim{k, e.Version})
+		}
+		return true
+	})
+	removed := 0
+	for _, v := range victims {
+		// Only the version seen: a newer write meanwhile stays.
+		if ok, err := n.durable.Delete(v.key, v.v); err != nil {
+			n.log.Warn("purge failed", "err", err)
+			break
+		} else if ok {
+			removed++
+		}
+	}
+	removed += n.cache.purgeExpired()
+	n.stats.Purged.Add(uint64(removed))
+	return removed
+}
+
+// promote moves the copies this node cached into its durable store: a new
+// master keeps what it has and fills the rest by sync.
+func (n *Node) promote() error {
+	for k, e := range n.cache.drain() {
+		if _, _, err := n.durable.Put(k, e); err != nil {
+			return fmt.Errorf("promote %q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// janitorDue reports whether a purge is due, given when the last one ran.
+func (n *Node) janitorDue(last time.Time) bool {
+	return n.now().Sub(last) >= n.cfg.JanitorInterval
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-sockaddr/template"
+	"github.com/urfave/cli/v2"
+)
+
+// Global flag names.
+const (
+	flagNode    = "node"
+	flagTimeout = "timeout"
+)
+
+// envNode is the environment variable that names the node when --node is
+// not given.
+const envNode = "DISTSTORE_NODE"
+
+// defaultTimeout bounds one request to the node, reading its answer
+// included.
+const defaultTimeout = 10 * time.Second
+
+// Errors that choose the exit code.
+var (
+	// errNotFound is a key the node answered 404 for on get or delete;
+	// the exit code is 1.
+	errNotFound = errors.New("not found")
+	// errUsage is a command line that cannot be run; the exit code is 2.
+	errUsage = errors.New("usage")
+)
+
+// usageError is a command line that cannot be run. Its message is the
+// problem alone, without the word "usage".
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// Is makes errors.Is(err, errUsage) true.
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+// usagef returns a usageError; cmd, if not "", is the command whose help
+// the message points to.
+func usagef(cmd, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	help := "diststore --help"
+	if cmd != "" {
+		msg = cmd + ": " + msg
+		help = "diststore " + cmd + " --help"
+	}
+	return &usageError{msg: msg + " (see " + help + ")"}
+}
+
+// system is everything the CLI uses of the machine besides the network:
+// its standard streams, its environment and where diststored keeps its
+// configuration. Tests replace every field.
+type system struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	// lookupEnv reads an environment variable (os.LookupEnv).
+	lookupEnv func(name string) (string, bool)
+	// configPaths are the diststored configuration files tried in order
+	// when looking for the local node; the first that exists is read.
+	configPaths []string
+	// expand evaluates a go-sockaddr template (template.Parse).
+	expand func(tmpl string) (string, error)
+}
+
+// osSystem returns the system of the running process.
+func osSystem() system {
+	return system{
+		stdin:       os.Stdin,
+		stdout:      os.Stdout,
+		stderr:      os.Stderr,
+		lookupEnv:   os.LookupEnv,
+		configPaths: defaultConfigPaths(),
+		expand:      template.Parse,
+	}
+}
+
+// newApp returns the diststore CLI on sys. Errors are returned from Run,
+// never printed nor turned into an exit by the cli package: run does that.
+//
+// urfave/cli/v2 writes to its global help flag while parsing, so two apps
+// must not Run at the same time; tests run one after the other.
+func newApp(sys system) *cli.App {
+	return &cli.App{
+		Name:      "diststore",
+		Usage:     "store, read and list keys of a diststore cluster",
+		UsageText: "diststore [--node URL] [--timeout DURATION] COMMAND [options] [arguments]",
+		Description: "Talks to one node of the cluster over HTTP. Without --node (or " + envNode + ") it is\n" +
+			"the node diststored on this machine serves: the address and port of DISTSTORE_BIND\n" +
+			"and DISTSTORE_HTTP_PORT, else of bind and http_port in the file $DISTSTORE_CONFIG\n" +
+			"or the first existing of ./diststored.cfg, /usr/local/etc/diststored.cfg,\n" +
+			"/etc/diststored.cfg, else {{ GetPrivateIP }} and port 8181.\n\n" +
+			"Exit status: 0 success, 1 key not found (get, delete), 2 any other error.",
+		Version:     version,
+		HideVersion: true, // the version command says it
+		Reader:      sys.stdin,
+		Writer:      sys.stdout,
+		ErrWriter:   sys.stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:  flagNode,
+				Usage: "the node to talk to: `URL` http://host:port, or host:port, or host (port 8181); env " + envNode + "; default: the local node",
+			},
+			&cli.DurationFlag{
+				Name:  flagTimeout,
+				Value: defaultTimeout,
+				Usage: "give up on a request after `DURATION`, reading the answer included; 0 means never",
+			},
+		},
+		Commands: []*cli.Command{
+			putCommand(sys),
+			getCommand(sys),
+			deleteCommand(sys),
+			listCommand(sys),
+			statusCommand(sys),
+			versionCommand(sys),
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("", "unknown command %q", c.Args().First())
+			}
+			_ = cli.ShowAppHelp(c)
+			return usagef("", "no command given")
+		},
+		OnUsageError:   onUsageError,
+		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to exit codes
+	}
+}
+
+// onUsageError turns a flag the cli package could not parse into a
+// one-line usageError, without printing the help.
+func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
+	cmd := ""
+	if isSubcommand && c.Command != nil {
+		cmd = c.Command.Name
+	}
+	return usagef(cmd, "%v", err)
+}
+
+// needArgs checks that the command c got between min and max arguments
+// (names, for the messages, are those of the arguments in order) and
+// returns them.
+func needArgs(c *cli.Context, names ...string) ([]string, error) {
+	return argsRange(c, len(names), names...)
+}
+
+// argsRange is needArgs with the last len(names)-min arguments optional.
+func argsRange(c *cli.Context, min int, names ...string) ([]string, error) {
+	got := c.Args().Slice()
+	name := c.Command.Name
+	if len(got) < min {
+		return nil, usagef(name, "missing %s", names[len(got)])
+	}
+	if len(got) > len(names) {
+		extra := got[len(names)]
+		if len(extra) > 1 && extra[0] == '-' {
+			return nil, usagef(name, "unexpected argument %q: options go before the arguments", extra)
+		}
+		return nil, usagef(name, "unexpected argument %q", extra)
+	}
+	for i, a := range got {
+		if a == "" && names[i] == "KEY" { // an empty VALUE is a value
+			return nil, usagef(name, "empty KEY")
+		}
+	}
+	return got, nil
+}
+
+// client returns the client of the node the global flags and the
+// environment name.
+func (sys system) client(c *cli.Context) (*client, error) {
+	timeout := c.Duration(flagTimeout)
+	if timeout < 0 {
+		return nil, usagef("", "--%s %s: negative", flagTimeout, timeout)
+	}
+	base, err := sys.finder().find(c.String(flagNode))
+	if err != nil {
+		return nil, err
+	}
+	return newClient(base, timeout), nil
+}
+
+// finder returns the nodeFinder of sys.
+func (sys system) finder() nodeFinder {
+	return nodeFinder{lookupEnv: sys.lookupEnv, configPaths: sys.configPaths, expand: sys.expand}
+}

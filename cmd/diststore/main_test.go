@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestExitCode(t *testing.T) {
+	nf := notFound(&nodeError{Op: `get "k"`, Node: "n", Code: 404, Msg: "key not found: k"})
+	assert.Equal(t, exitOK, exitCode(nil))
+	assert.Equal(t, exitNotFound, exitCode(nf))
+	assert.Equal(t, exitNotFound, exitCode(fmt.Errorf("wrapped: %w", nf)))
+	assert.Equal(t, exitError, exitCode(&nodeError{Code: 503}))
+	assert.Equal(t, exitError, exitCode(notFound(&nodeError{Code: 503})), "only a 404 is not found")
+	assert.Equal(t, exitError, exitCode(usagef("get", "missing KEY")))
+	assert.Equal(t, exitError, exitCode(errors.New("anything")))
+	assert.True(t, errors.Is(usagef("", "x"), errUsage))
+}
+
+func TestRun_Usage(t *testing.T) {
+	res := runCLI(t, testSystem{}, "frobnicate")
+	assert.Equal(t, result{code: 2, stderr: "diststore: unknown command \"frobnicate\" (see diststore --help)\n"}, res)
+
+	res = runCLI(t, testSystem{}, "--bogus", "list")
+	assert.Equal(t, result{code: 2, stderr: "diststore: flag provided but not defined: -bogus (see diststore --help)\n"}, res)
+
+	res = runCLI(t, testSystem{}, "--timeout", "-1s", "list")
+	assert.Equal(t, result{code: 2, stderr: "diststore: --timeout -1s: negative (see diststore --help)\n"}, res)
+
+	// No command: the help on stdout, one line on stderr.
+	res = runCLI(t, testSystem{})
+	assert.Equal(t, 2, res.code)
+	assert.Contains(t, res.stdout, "COMMANDS:")
+	assert.Equal(t, "diststore: no command given (see diststore --help)\n", res.stderr)
+}
+
+func TestRun_Help(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"get", "--help"}, {"help", "put"}} {
+		res := runCLI(t, testSystem{}, args...)
+		assert.Equal(t, 0, res.code, "%v: %s", args, res.stderr)
+		assert.Contains(t, res.stdout, "USAGE:", "%v", args)
+		assert.Empty(t, res.stderr, "%v", args)
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	assert.Equal(t, "a b  c", oneLine(" a\nb\r\tc\n"))
+	assert.False(t, strings.ContainsAny(oneLine("x\x00\x1b\x7fy"), "\x00\x1b\x7f"))
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+)
+
+// nodeStatus is the JSON of GET /status (cluster.Status).
+type nodeStatus struct {
+	Addr     string         `json:"addr"`
+	Masters  []string       `json:"masters"`
+	Epoch    uint64         `json:"epoch"`
+	IsMaster bool           `json:"is_master"`
+	Synced   bool           `json:"synced"`
+	Ready    bool           `json:"ready"`
+	Keys     int            `json:"keys"`
+	Members  []memberStatus `json:"members"`
+	Local    uint64         `json:"reads_local"`
+	Remote   uint64         `json:"reads_remote"`
+	Misses   uint64         `json:"reads_missed"`
+}
+
+// memberStatus is one member in nodeStatus (cluster.MemberStatus).
+type memberStatus struct {
+	Addr   string `json:"addr"`
+	Keys   uint64 `json:"keys"`
+	Master bool   `json:"master"`
+	Synced bool   `json:"synced"`
+}
+
+// statusCommand shows the node's view of the cluster: GET /status.
+func statusCommand(sys system) *cli.Command {
+	return &cli.Command{
+		Name:         "status",
+		Usage:        "show the cluster as the node sees it: members, masters, key counts",
+		ArgsUsage:    " ",
+		Flags:        []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the node's JSON as it is"}},
+		OnUsageError: onUsageError,
+		Action: func(c *cli.Context) error {
+			if _, err := needArgs(c); err != nil {
+				return err
+			}
+			cl, err := sys.client(c)
+			if err != nil {
+				return err
+			}
+			defer cl.close()
+			resp, err := cl.do(c.Context, request{op: "status", method: http.MethodGet, path: "/status", limit: maxValueSize})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printLine(sys.stdout, resp.body)
+			}
+			var st nodeStatus
+			if err := json.Unmarshal(resp.body, &st); err != nil {
+				return fmt.Errorf("status: node %s answered with unreadable JSON: %w", cl.node(), err)
+			}
+			return writeStatus(sys.stdout, st)
+		},
+	}
+}
+
+// writeStatus prints st as a table of members followed by the masters,
+// the epoch and this node's state:
+//
+//	NODE       ROLE    KEYS
+//	127.0.2.1  master  3     (this node)
+//	127.0.2.3  —       1
+//
+//	masters: 127.0.2.1, 127.0.2.2
+//	epoch:   4
+//	...
+func writeStatus(w io.Writer, st nodeStatus) error {
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLE\tKEYS\t")
+	for _, m := range st.Members {
+		role := "—"
+		if m.Master {
+			role = "master"
+			if !m.Synced {
+				role = "master (syncing)"
+			}
+		}
+		self := ""
+		if m.Addr == st.Addr {
+			self = "(this node)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", oneLine(m.Addr), role, m.Keys, self)
+	}
+	_ = tw.Flush() // cannot fail on a bytes.Buffer
+	for _, line := range strings.SplitAfter(table.String(), "\n") {
+		if line != "" {
+			if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
+				return err
+			}
+		}
+	}
+	if len(st.Members) == 0 {
+		fmt.Fprintln(w, "(no members known yet)")
+	}
+
+	masters := "none known"
+	if len(st.Masters) > 0 {
+		masters = oneLine(strings.Join(st.Masters, ", "))
+	}
+	ready := "no: masters not known yet"
+	if st.Ready {
+		ready = "yes"
+	}
+	_, err := fmt.Fprintf(w, "\nmasters: %s\nepoch:   %d\nnode:    %s, %d keys, ready: %s\nreads:   %d local, %d from peers, %d missed\n",
+		masters, st.Epoch, oneLine(st.Addr), st.Keys, ready, st.Local, st.Remote, st.Misses)
+	return err
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/diststore/diststore/cluster"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const statusJSON = `{
+  "addr": "127.0.2.3",
+  "masters": ["127.0.2.1", "127.0.2.2"],
+  "epoch": 4,
+  "is_master": false,
+  "synced": false,
+  "ready": true,
+  "keys": 1,
+  "members": [
+    {"addr": "127.0.2.1", "keys": 1203, "master": true, "synced": true},
+    {"addr": "127.0.2.2", "keys": 1200, "master": true},
+    {"addr": "127.0.2.3", "keys": 1, "master": false}
+  ],
+  "reads_local": 10,
+  "reads_remote": 2,
+  "reads_missed": 1
+}
+`
+
+func TestStatus_Table(t *testing.T) {
+	n := newFakeNode(t)
+	n.status = statusJSON
+	res := n.on(t, testSystem{}, "status")
+	want := "" +
+		"NODE       ROLE              KEYS\n" +
+		"127.0.2.1  master            1203\n" +
+		"127.0.2.2  master (syncing)  1200\n" +
+		"127.0.2.3  —                 1     (this node)\n" +
+		"\n" +
+		"masters: 127.0.2.1, 127.0.2.2\n" +
+		"epoch:   4\n" +
+		"node:    127.0.2.3, 1 keys, ready: yes\n" +
+		"reads:   10 local, 2 from peers, 1 missed\n"
+	assert.Equal(t, result{code: 0, stdout: want}, res)
+	assert.Equal(t, "/status", n.last(t).Path)
+}
+
+func TestStatus_NotReady(t *testing.T) {
+	n := newFakeNode(t)
+	n.status = `{"addr":"127.0.2.9","masters":[],"epoch":0,"ready":false,"keys":0,"members":null}`
+	res := n.on(t, testSystem{}, "status")
+	want := "" +
+		"NODE  ROLE  KEYS\n" +
+		"(no members known yet)\n" +
+		"\n" +
+		"masters: none known\n" +
+		"epoch:   0\n" +
+		"node:    127.0.2.9, 0 keys, ready: no: masters not known yet\n" +
+		"reads:   0 local, 0 from peers, 0 missed\n"
+	assert.Equal(t, result{code: 0, stdout: want}, res)
+}
+
+func TestStatus_JSON(t *testing.T) {
+	n := newFakeNode(t)
+	n.status = statusJSON
+	assert.Equal(t, result{code: 0, stdout: statusJSON}, n.on(t, testSystem{}, "status", "--json"))
+}
+
+func TestStatus_BadJSON(t *testing.T) {
+	n := newFakeNode(t)
+	n.status = "<html>"
+	res := n.on(t, testSystem{}, "status")
+	assert.Equal(t, result{code: 2, stderr: "diststore: status: node " + n.srv.Listener.Addr().String() +
+		" answered with unreadable JSON: invalid character '<' looking for beginning of value\n"}, res)
+}
+
+// TestStatus_MatchesCluster checks that nodeStatus reads every field of
+// the JSON cluster.Status encodes, so the two cannot drift apart unseen.
+func TestStatus_MatchesCluster(t *testing.T) {
+	in := cluster.Status{
+		Addr: "127.0.2.1", Masters: []string{"127.0.2.1", "127.0.2.2"}, Epoch: 3,
+		IsMaster: true, Synced: true, Ready: true, Keys: 5,
+		Members: []cluster.MemberStatus{{Addr: "127.0.2.1", Keys: 5, Master: true, Synced: true}, {Addr: "127.0.2.3", Keys: 1}},
+		Local:   7, Remote: 8, Misses: 9,
+	}
+	data, err := json.Marshal(in)
+	require.NoError(t, err)
+	var out nodeStatus
+	require.NoError(t, json.Unmarshal(data, &out))
+	assert.Equal(t, nodeStatus{
+		Addr: "127.0.2.1", Masters: []string{"127.0.2.1", "127.0.2.2"}, Epoch: 3,
+		IsMaster: true, Synced: true, Ready: true, Keys: 5,
+		Members: []memberStatus{{Addr: "127.0.2.1", Keys: 5, Master: true, Synced: true}, {Addr: "127.0.2.3", Keys: 1}},
+		Local:   7, Remote: 8, Misses: 9,
+	}, out)
+}

@@ -92,15 +92,20 @@ func newTestCluster(t testing.TB) *testCluster {
 	return c
 }
 
-// start runs node 127.0.2.i.
+// start runs node 127.0.2.i with an empty store.
 func (c *testCluster) start(i int) *testNode {
+	c.t.Helper()
+	return c.startWith(i, store.NewMemory())
+}
+
+// startWith runs node 127.0.2.i over st, as a restart over its data dir.
+func (c *testCluster) startWith(i int, st store.Store) *testNode {
 	c.t.Helper()
 	a := addr(i)
 	cfg := c.cfg
 	cfg.Addr = a
 	cfg.HTTPTransport = c.http
 	tr := c.net.Join(a)
-	st := store.NewMemory()
 	n, err := cluster.New(cfg, tr, st)
 	require.NoError(c.t, err)
 	c.http.set(a.String(), httpapi.New(n, httpapi.Options{Logger: cfg.Logger}))
@@ -123,13 +128,17 @@ func (c *testCluster) startN(count int) []*testNode {
 	return out
 }
 
-// crash stops node i without a word to the others, as SIGKILL would.
-func (c *testCluster) crash(i int) {
+// crash stops node i without a word to the others, as SIGKILL would, and
+// returns its store, which a restart can reuse.
+func (c *testCluster) crash(i int) store.Store {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n := c.nodes[addr(i)]; n != nil {
-		c.stopLocked(addr(i), n)
+	n := c.nodes[addr(i)]
+	if n == nil {
+		return nil
 	}
+	c.stopLocked(addr(i), n)
+	return n.st
 }
 
 func (c *testCluster) stopLocked(a netip.Addr, n *testNode) {

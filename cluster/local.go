@@ -26,9 +26,12 @@ type Condition struct {
 	IfExists bool
 	// IfAbsent requires the key not to exist (If-None-Match: *).
 	IfAbsent bool
+	// Epoch is the master epoch the writer chose the deciding master in;
+	// the decider refuses a write from another epoch (0: not checked).
+	Epoch uint64
 }
 
-// Any reports whether c has a condition.
+// Any reports whether c has a condition on the key.
 func (c Condition) Any() bool { return c.IfMatch != nil || c.IfExists || c.IfAbsent }
 
 // check reports whether c holds for the entry held (ok false if none).
@@ -94,8 +97,8 @@ func (n *Node) keep(key string, e store.Entry) (store.Entry, error) {
 
 // Apply stores e under key on this node only (POST /local/<key>). A zero
 // version means a new write versioned by this node's clock; then cond, if
-// any, is checked against what this node holds, atomically, and only a
-// synced master may decide it. A versioned entry is replicated as by
+// any, is checked against what this node holds, atomically; only the
+// first master of the pair, synced, decides it. A versioned entry is replicated as by
 // Replicate. It returns the entry held afterwards.
 func (n *Node) Apply(key string, e store.Entry, cond Condition) (store.Entry, error) {
 	if err := n.checkValue(e.Value); err != nil {
@@ -111,11 +114,15 @@ func (n *Node) Apply(key string, e store.Entry, cond Condition) (store.Entry, er
 		e.Version = n.clock.Next()
 		return n.keep(key, e)
 	}
+	// One node decides the conditional writes of an epoch: the first
+	// master, once it holds every key.
 	n.mu.Lock()
-	decider := n.pair.Has(n.self) && n.synced
+	decider := len(n.pair.Masters) > 0 && n.pair.Masters[0] == n.self && n.synced &&
+		(cond.Epoch == 0 || cond.Epoch == n.pair.Epoch)
+	epoch := n.pair.Epoch
 	n.mu.Unlock()
 	if !decider {
-		return store.Entry{}, ErrNotMaster
+		return store.Entry{}, fmt.Errorf("%w: not the deciding master at epoch %d", ErrNotMaster, epoch)
 	}
 	mu := n.keyLock(key)
 	mu.Lock()

@@ -91,6 +91,7 @@ func (c *peerClient) decide(ctx context.Context, addr netip.Addr, port int, key 
 	if cond.IfAbsent {
 		req.Header.Set("If-None-Match", "*")
 	}
+	req.Header.Set(EpochHeader, strconv.FormatUint(cond.Epoch, 10))
 	resp, err := c.doWrite(req, addr)
 	if err != nil {
 		return store.Version{}, err

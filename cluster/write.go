@@ -115,19 +115,25 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 	return WriteResult{}, fmt.Errorf("%w: masters kept failing", ErrNoMaster)
 }
 
-// decide has a synced master check w's condition and version the entry:
-// this node if it is one, else the first synced master of the pair. A
-// master that cannot be reached is replaced and the next one asked.
+// decide has the first master of the pair check w's condition and
+// version the entry: one node decides every conditional write of an
+// epoch, so two of them cannot both succeed against the same version. A
+// master that cannot be reached is replaced; one that is not ready (not
+// synced, or at another epoch) is waited for.
 func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condition) (store.Entry, netip.Addr, error) {
-	for round := 0; round < maxWriteRounds; round++ {
+	for round := 0; round < 2*maxWriteRounds; round++ {
 		pair := n.Masters()
-		m, ok := n.syncedMaster(pair)
-		if !ok {
-			n.awaitPairAfter(ctx, pair)
-			continue
+		if len(pair.Masters) == 0 {
+			break
 		}
+		m := pair.Masters[0]
+		cond.Epoch = pair.Epoch
 		if m == n.self {
 			held, err := n.Apply(key, e, cond)
+			if errors.Is(err, ErrNotMaster) {
+				n.awaitPairAfter(ctx, pair)
+				continue
+			}
 			return held, m, err
 		}
 		v, err := n.peers.decide(ctx, m, n.cfg.HTTPPort, key, e, cond)
@@ -146,22 +152,7 @@ func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condi
 			n.lostMaster(m, err)
 		}
 	}
-	return store.Entry{}, netip.Addr{}, fmt.Errorf("%w: no synced master could decide the condition", ErrNoMaster)
-}
-
-// syncedMaster returns the first master of pair that holds every key.
-func (n *Node) syncedMaster(pair election.Pair) (netip.Addr, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, m := range pair.Masters {
-		if m == n.self && n.synced && n.pair.Has(n.self) {
-			return m, true
-		}
-		if mem := n.members[m]; mem != nil && mem.synced {
-			return m, true
-		}
-	}
-	return netip.Addr{}, false
+	return store.Entry{}, netip.Addr{}, fmt.Errorf("%w: no master could decide the condition", ErrNoMaster)
 }
 
 // Replicate stores a versioned entry that a writer forwarded to this node

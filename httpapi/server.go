@@ -355,6 +355,12 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 			writeError(w, cerr)
 			return
 		}
+		if eh := r.Header.Get(cluster.EpochHeader); eh != "" {
+			if cond.Epoch, err = strconv.ParseUint(eh, 10, 64); err != nil {
+				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.EpochHeader, eh))
+				return
+			}
+		}
 		held, err = s.node.Apply(key, e, cond)
 	}
 	if err != nil {

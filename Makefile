@@ -43,3 +43,15 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+## deb: the Debian package diststore_<version>_<arch>.deb, written to DEB_OUT
+## (default: the repository root); see packaging/debian/README.md.
+DEB_OUT ?= .
+.PHONY: deb test-deb
+deb:
+	GO='$(GO)' VERSION='$(VERSION)' DEB_OUT='$(DEB_OUT)' sh packaging/debian/build-deb.sh
+
+## test-deb: build, lint, install, use and purge the package, as root, inside
+## a private network namespace (packaging/debian/test-install.sh).
+test-deb:
+	DISTSTORE_DEB_TEST=1 $(GO) test -count=1 -v -timeout 10m ./packaging/debian/

@@ -260,6 +260,11 @@ func (n *Node) heartbeatLocked() mcast.Message {
 	if n.synced && n.pair.Has(n.self) {
 		m.Flags |= mcast.FlagSynced
 	}
+	if n.leaving.Load() {
+		// Until it stops, a leaving node keeps saying so, so that nobody
+		// counts it back in.
+		m.Flags |= mcast.FlagLeaving
+	}
 	return m
 }
 

@@ -84,6 +84,7 @@ type Node struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	started  atomic.Bool
+	leaving  atomic.Bool // Leave was called: heartbeats say so
 	closed   atomic.Bool
 	closeMu  sync.Mutex
 
@@ -101,6 +102,58 @@ type Stats struct {
 	Refused      atomic.Uint64 // datagrams not answered: spoofed or reflecting
 	Invalidated  atomic.Uint64 // cached copies dropped on an invalidation
 	Purged       atomic.Uint64 // expired entries and old tombstones removed
+	SyncNanos    atomic.Int64  // time spent in completed syncs
+}
+
+// Metrics is a snapshot of a node's counters and sizes, for monitoring.
+type Metrics struct {
+	LocalHits, RemoteHits, Misses uint64
+	Elections, Syncs              uint64
+	SyncSeconds                   float64 // total time of completed syncs
+	BadDatagrams, Refused         uint64
+	Invalidated, Purged           uint64
+	Keys                          int   // keys held durably
+	StoreBytes                    int64 // size of the durable store, if it can tell
+	Cached                        int
+	CacheBytes                    int64
+	CacheEvicted, CacheExpired    uint64
+	Members                       int // other live members
+	IsMaster, Synced              bool
+	Epoch                         uint64
+	Transport                     mcast.Stats
+}
+
+// Metrics returns a snapshot of the node's counters and sizes.
+func (n *Node) Metrics() Metrics {
+	cs := n.cache.stats()
+	m := Metrics{
+		LocalHits:    n.stats.LocalHits.Load(),
+		RemoteHits:   n.stats.RemoteHits.Load(),
+		Misses:       n.stats.Misses.Load(),
+		Elections:    n.stats.Elections.Load(),
+		Syncs:        n.stats.Syncs.Load(),
+		SyncSeconds:  time.Duration(n.stats.SyncNanos.Load()).Seconds(),
+		BadDatagrams: n.stats.BadDatagrams.Load(),
+		Refused:      n.stats.Refused.Load(),
+		Invalidated:  n.stats.Invalidated.Load(),
+		Purged:       n.stats.Purged.Load(),
+		Keys:         n.durable.Len(),
+		Cached:       cs.Entries,
+		CacheBytes:   cs.Bytes,
+		CacheEvicted: cs.Evicted,
+		CacheExpired: cs.Expired,
+		Transport:    n.tr.Stats(),
+	}
+	if s, ok := n.durable.(interface{ Size() int64 }); ok {
+		m.StoreBytes = s.Size()
+	}
+	n.mu.Lock()
+	m.Members = len(n.members)
+	m.IsMaster = n.pair.Has(n.self)
+	m.Synced = m.IsMaster && n.synced
+	m.Epoch = n.pair.Epoch
+	n.mu.Unlock()
+	return m
 }
 
 // New builds a Node over a transport and a durable store; it does not
@@ -167,6 +220,7 @@ func (n *Node) Leave() {
 	if !n.started.Load() || n.closed.Load() {
 		return
 	}
+	n.leaving.Store(true)
 	n.send(mcast.Message{Kind: mcast.Bye, Addr: n.self})
 	n.log.Info("node leaving")
 }

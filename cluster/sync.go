@@ -210,6 +210,7 @@ func (n *Node) syncOnce() error {
 		return nil
 	}
 	n.stats.Syncs.Add(1)
+	n.stats.SyncNanos.Add(int64(n.now().Sub(start)))
 	first := !n.synced
 	n.synced = true
 	hb := n.heartbeatLocked()

@@ -253,3 +253,9 @@ func (f *fakeNode) Ready() bool {
 	defer f.mu.Unlock()
 	return f.ready
 }
+
+func (f *fakeNode) Metrics() cluster.Metrics {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cluster.Metrics{Keys: len(f.entries), LocalHits: uint64(len(f.gets))}
+}

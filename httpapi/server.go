@@ -29,6 +29,7 @@ type Node interface {
 	WriteDump(w io.Writer, values bool) error
 	Status() cluster.Status
 	Ready() bool
+	Metrics() cluster.Metrics
 }
 
 var _ Node = (*cluster.Node)(nil)
@@ -52,6 +53,8 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux // routes without a key
+	met  *metrics
+	h    http.Handler // route, wrapped in the metrics
 }
 
 // New returns the handler of node's HTTP API.
@@ -79,13 +82,18 @@ func New(node Node, opts Options) *Server {
 	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.met = newMetrics(node)
+	s.mux.Handle("GET /metrics", s.met.handler())
+	s.h = s.met.observe(http.HandlerFunc(s.route))
 	return s
 }
 
-// ServeHTTP routes key paths on the escaped path's first segment, so a
-// key is never cleaned or redirected, and hands everything else to the
-// mux.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP serves one request, counted in the metrics.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+// route routes key paths on the escaped path's first segment, so a key is
+// never cleaned or redirected, and hands everything else to the mux.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
 	switch {
 	case strings.HasPrefix(p, "/get/"):

@@ -521,3 +521,14 @@ func (s *Bolt) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
 	return s.closeErr
 }
+
+// Size returns the size of the store's file in bytes: what the node holds
+// durably, with bbolt's free pages.
+func (s *Bolt) Size() int64 {
+	var size int64
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		size = tx.Size()
+		return nil
+	})
+	return size
+}

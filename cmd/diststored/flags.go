@@ -32,6 +32,7 @@ const (
 	flagCacheTTL         = "cache-ttl"
 	flagCacheMaxBytes    = "cache-max-bytes"
 	flagTombstoneTTL     = "tombstone-ttl"
+	flagPprofAddr        = "pprof-addr"
 )
 
 // Defaults. The ports, group and timeout are the original pydiststore's and
@@ -65,6 +66,7 @@ type settings struct {
 	CacheTTL         time.Duration  // > 0
 	CacheMaxBytes    int64          // bytes, > 0
 	TombstoneTTL     time.Duration  // > 0
+	PprofAddr        netip.AddrPort // loopback; zero = no pprof listener
 	LogFormat        string         // "text" or "json"
 	LogLevel         slog.Level
 	ConfigFile       string // the file that was read, "" if none
@@ -133,6 +135,7 @@ func Flags() []cli.Flag {
 		str(flagCacheTTL, defaultCacheTTL, "how long a non-master keeps a copy it fetched or that was written through it, a `DURATION`"),
 		str(flagCacheMaxBytes, defaultCacheMaxBytes, "bound on the copies a non-master keeps, a `SIZE`; least recently used go first"),
 		str(flagTombstoneTTL, defaultTombstoneTTL, "how long a deleted key's tombstone is kept, a `DURATION`: a node down longer than this may bring a deleted key back"),
+		str(flagPprofAddr, "", "serve Go's pprof profiles on `ADDR:PORT`, a loopback address only (e.g. 127.0.0.1:6060); off by default"),
 		str(flagLogFormat, defaultLogFormat, "log `FORMAT`: text or json"),
 		str(flagLogLevel, defaultLogLevel, "log `LEVEL`: debug, info, warn or error"),
 	}
@@ -211,6 +214,7 @@ func (l loader) load(c *cli.Context) (settings, error) {
 		{flagCacheTTL, func(t string) (err error) { s.CacheTTL, err = parseTimeout(t); return err }},
 		{flagCacheMaxBytes, func(t string) (err error) { s.CacheMaxBytes, err = parseSize(t); return err }},
 		{flagTombstoneTTL, func(t string) (err error) { s.TombstoneTTL, err = parseTimeout(t); return err }},
+		{flagPprofAddr, func(t string) (err error) { s.PprofAddr, err = parsePprofAddr(t); return err }},
 		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
 		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
 		// Last: the only step that looks at the machine's interfaces.
@@ -353,6 +357,21 @@ func parseSize(text string) (int64, error) {
 		return 0, fmt.Errorf("must be positive")
 	}
 	return int64(b), nil
+}
+
+// parsePprofAddr takes a loopback address and port, or "" for off.
+func parsePprofAddr(text string) (netip.AddrPort, error) {
+	if text == "" {
+		return netip.AddrPort{}, nil
+	}
+	ap, err := netip.ParseAddrPort(text)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("not an address:port")
+	}
+	if !ap.Addr().IsLoopback() {
+		return netip.AddrPort{}, fmt.Errorf("profiles are served on a loopback address only")
+	}
+	return ap, nil
 }
 
 // parseLogFormat accepts "text" or "json".

@@ -104,6 +104,7 @@ max_value_size = 512KiB
 cache_ttl = 90s
 cache_max_bytes = 1MiB
 tombstone_ttl = 1h
+pprof_addr = 127.0.0.1:6060
 log_format = json
 log_level = debug
 `)
@@ -118,6 +119,7 @@ log_level = debug
 		CacheTTL:         90 * time.Second,
 		CacheMaxBytes:    1 << 20,
 		TombstoneTTL:     time.Hour,
+		PprofAddr:        netip.MustParseAddrPort("127.0.0.1:6060"),
 		LogFormat:        "json",
 		LogLevel:         slog.LevelDebug,
 		ConfigFile:       file,
@@ -213,7 +215,7 @@ func TestFlags_EnvVarNames(t *testing.T) {
 		"DISTSTORE_CONFIG", "DISTSTORE_BIND", "DISTSTORE_HTTP_PORT", "DISTSTORE_MULTICAST_ADDR",
 		"DISTSTORE_MULTICAST_PORT", "DISTSTORE_MULTICAST_TIMEOUT", "DISTSTORE_INTERFACE",
 		"DISTSTORE_DATA_DIR", "DISTSTORE_MAX_VALUE_SIZE",
-		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
+		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_PPROF_ADDR", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
 	}, got)
 }
 
@@ -417,4 +419,30 @@ func TestParseLogLevel(t *testing.T) {
 	}
 	_, err := parseLogLevel("verbose")
 	require.Error(t, err)
+}
+
+func TestParsePprofAddr(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{"", "invalid AddrPort", false},
+		{"127.0.0.1:6060", "127.0.0.1:6060", false},
+		{"[::1]:6060", "[::1]:6060", false},
+		{"192.168.1.5:6060", "", true},
+		{"0.0.0.0:6060", "", true},
+		{"localhost:6060", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parsePprofAddr(tt.in)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got.String())
+		})
+	}
 }

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,7 +95,9 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	fresh := newConnTracker()
 	srv := &http.Server{
+		ConnState:         fresh.track,
 		Handler:           httpapi.New(node, httpapi.Options{MaxValueSize: s.MaxValueSize, Logger: log}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -111,6 +115,14 @@ func run(c *cli.Context) error {
 	log.Info("diststored started", "version", version, "addr", s.Bind.String(), "http", httpAddr,
 		"group", s.Group.String(), "config", s.ConfigFile, "store", dbPath, "keys", st.Len())
 
+	if s.PprofAddr.IsValid() {
+		stopPprof, err := servePprof(s.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -124,10 +136,16 @@ func run(c *cli.Context) error {
 	node.Leave()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	srv.SetKeepAlivesEnabled(false)
+	// Shutdown would wait up to 5 s for connections that never sent a
+	// request (a client's spare pooled connection). They carry no work:
+	// stop accepting, then close them.
+	_ = ln.Close()
+	fresh.closeAll()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("in-flight requests cut short", "err", err)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		log.Warn("http server", "err", err)
 	}
 	if err := node.Close(); err != nil {
@@ -135,6 +153,60 @@ func run(c *cli.Context) error {
 	}
 	log.Info("diststored stopped")
 	return nil
+}
+
+// servePprof serves Go's profiles on a loopback listener of its own, apart
+// from the API, and returns a function that stops it.
+func servePprof(addr netip.AddrPort, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("pprof listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	log.Info("pprof listening", "addr", addr.String())
+	return func() {
+		_ = srv.Close()
+		<-done
+	}, nil
+}
+
+// connTracker remembers the server's connections that have not yet sent
+// a request (http.StateNew).
+type connTracker struct {
+	mu    sync.Mutex // guards conns
+	conns map[net.Conn]struct{}
+}
+
+func newConnTracker() *connTracker { return &connTracker{conns: map[net.Conn]struct{}{}} }
+
+func (t *connTracker) track(c net.Conn, state http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if state == http.StateNew {
+		t.conns[c] = struct{}{}
+	} else {
+		delete(t.conns, c)
+	}
+}
+
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		_ = c.Close()
+		delete(t.conns, c)
+	}
 }
 
 // newLogger returns a structured logger writing one line per event.

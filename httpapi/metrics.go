@@ -1,0 +1,193 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the node's Prometheus metrics, in a registry of its own
+// (never the global one). Labels name routes, never keys.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(node Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "diststore_http_requests_total",
+			Help: "HTTP requests answered, by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "diststore_http_request_duration_seconds",
+			Help: "Time to answer an HTTP request, by route.",
+			// 0.5 ms to about 4 s.
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"route"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, nodeCollector{node},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// route names the route of an escaped path for the metrics' labels.
+func route(method, p string) string {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	switch {
+	case p == "/":
+		if method == http.MethodPost {
+			return "form"
+		}
+		return "page"
+	case strings.HasPrefix(p, "/get/"):
+		return "get"
+	case strings.HasPrefix(p, "/getlocal/"):
+		return "getlocal"
+	case strings.HasPrefix(p, "/local/"):
+		return "local"
+	case strings.HasPrefix(p, "/delete/"), method == http.MethodDelete:
+		return "delete"
+	}
+	switch seg {
+	case "list", "dump", "status", "healthz", "readyz", "metrics", "lookup", "delete":
+		if !strings.Contains(strings.TrimPrefix(p, "/"+seg), "/") {
+			return seg
+		}
+	}
+	if method == http.MethodPost || method == http.MethodPut {
+		return "put"
+	}
+	return "other"
+}
+
+// observe wraps h to count requests and time them.
+func (m *metrics) observe(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		rt := route(r.Method, r.URL.EscapedPath())
+		m.requests.WithLabelValues(rt, strconv.Itoa(rec.code)).Inc()
+		m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+	})
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.code, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// nodeCollector turns the node's counters into metrics at scrape time.
+type nodeCollector struct{ node Node }
+
+var (
+	descReads = prometheus.NewDesc("diststore_reads_total",
+		"GET /get reads, by result: local (held here), remote (fetched from another node), miss (no node had it).",
+		[]string{"result"}, nil)
+	descDatagrams = prometheus.NewDesc("diststore_multicast_datagrams_total",
+		"Datagrams sent and received on the multicast transport.", []string{"direction"}, nil)
+	descDropped = prometheus.NewDesc("diststore_multicast_datagrams_dropped_total",
+		"Datagrams dropped, by reason: the transport's (oversize, queue_full, read_error), malformed, refused (spoofed or reflecting).",
+		[]string{"reason"}, nil)
+	descElections = prometheus.NewDesc("diststore_elections_total",
+		"Master pairs this node proposed.", nil, nil)
+	descSyncs = prometheus.NewDesc("diststore_syncs_total",
+		"Completed master syncs.", nil, nil)
+	descSyncSeconds = prometheus.NewDesc("diststore_sync_seconds_total",
+		"Time spent in completed master syncs.", nil, nil)
+	descKeys = prometheus.NewDesc("diststore_keys",
+		"Keys held durably (every key, on a master).", nil, nil)
+	descStoreBytes = prometheus.NewDesc("diststore_store_bytes",
+		"Size of the durable store's file.", nil, nil)
+	descCached = prometheus.NewDesc("diststore_cache_entries",
+		"Copies held in the cache.", nil, nil)
+	descCacheBytes = prometheus.NewDesc("diststore_cache_bytes",
+		"Bytes of the copies held in the cache, as counted against --cache-max-bytes.", nil, nil)
+	descCacheDropped = prometheus.NewDesc("diststore_cache_dropped_total",
+		"Copies dropped from the cache, by reason: evicted, expired, invalidated.", []string{"reason"}, nil)
+	descPurged = prometheus.NewDesc("diststore_purged_total",
+		"Expired entries and old tombstones removed.", nil, nil)
+	descMembers = prometheus.NewDesc("diststore_members",
+		"Other live members this node knows.", nil, nil)
+	descMaster = prometheus.NewDesc("diststore_master",
+		"1 if this node is a master (synced: holds every key).", []string{"synced"}, nil)
+	descEpoch = prometheus.NewDesc("diststore_master_epoch",
+		"Epoch of the master pair this node holds.", nil, nil)
+)
+
+func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descReads, descDatagrams, descDropped, descElections, descSyncs,
+		descSyncSeconds, descKeys, descStoreBytes, descCached, descCacheBytes, descCacheDropped, descPurged,
+		descMembers, descMaster, descEpoch} {
+		ch <- d
+	}
+}
+
+func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.node.Metrics()
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(descReads, float64(m.LocalHits), "local")
+	counter(descReads, float64(m.RemoteHits), "remote")
+	counter(descReads, float64(m.Misses), "miss")
+	counter(descDatagrams, float64(m.Transport.Sent), "sent")
+	counter(descDatagrams, float64(m.Transport.Received), "received")
+	for reason, v := range m.Transport.Dropped {
+		counter(descDropped, float64(v), reason)
+	}
+	counter(descDropped, float64(m.BadDatagrams), "malformed")
+	counter(descDropped, float64(m.Refused), "refused")
+	counter(descElections, float64(m.Elections))
+	counter(descSyncs, float64(m.Syncs))
+	counter(descSyncSeconds, m.SyncSeconds)
+	gauge(descKeys, float64(m.Keys))
+	gauge(descStoreBytes, float64(m.StoreBytes))
+	gauge(descCached, float64(m.Cached))
+	gauge(descCacheBytes, float64(m.CacheBytes))
+	counter(descCacheDropped, float64(m.CacheEvicted), "evicted")
+	counter(descCacheDropped, float64(m.CacheExpired), "expired")
+	counter(descCacheDropped, float64(m.Invalidated), "invalidated")
+	counter(descPurged, float64(m.Purged))
+	gauge(descMembers, float64(m.Members))
+	master := 0.0
+	if m.IsMaster {
+		master = 1
+	}
+	gauge(descMaster, master, strconv.FormatBool(m.Synced))
+	gauge(descEpoch, float64(m.Epoch))
+}
+
+var _ prometheus.Collector = nodeCollector{}

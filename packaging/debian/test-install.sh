@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# test-install.sh: build the Debian package, lint it, install it, use the
+# node it starts, reinstall, stop, purge, and check what is left. Run as root
+# by deb_test.go (`make test-deb`, or CI).
+#
+# Safety: a diststored bound to a non-loopback address multicasts on the
+# LAN. So the package is installed, and supervisord and the node run, only
+# inside a private network namespace (unshare -n) that has nothing but lo,
+# with /etc/diststored.cfg binding the node to 127.0.2.1 on lo written before
+# the install. Building and lintian run outside it: the build needs the Go
+# module proxy. The mount namespace is shared on purpose: apt and dpkg must
+# change the real system, and the checks must see it.
+#
+# Usage: test-install.sh                 (host side; enters the namespace)
+#        test-install.sh --in-netns DEB  (inside it; internal)
+set -euo pipefail
+
+NODE=127.0.2.1
+PORT=8181
+CFG=/etc/diststored.cfg
+SUPERVISOR_CONF=/etc/supervisor/conf.d/diststored.conf
+SUPERVISORD_LOG=/var/log/supervisor/supervisord.log
+NODE_LOG=/var/log/diststore/diststored.log
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+self=$here/$(basename "$0")
+
+log() { printf '=== %s\n' "$*"; }
+fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+# poll SECONDS DESCRIPTION COMMAND...: run COMMAND until it succeeds or
+# SECONDS pass.
+poll() {
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || fail "$what: not within ${secs}s"
+		sleep 0.2
+	done
+}
+
+# supervisord_pids: every supervisord on the machine, in any namespace.
+supervisord_pids() {
+	{
+		pgrep -x supervisord || true
+		pgrep -f '^[^ ]*python[^ ]* [^ ]*/supervisord( |$)' || true
+	} | sort -u | tr '\n' ' '
+}
+
+# packaged_diststored_pids: processes running the installed binary.
+packaged_diststored_pids() {
+	local p exe
+	for p in $(pgrep -x diststored || true); do
+		exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
+		case $exe in /usr/bin/diststored | "/usr/bin/diststored (deleted)") echo "$p" ;; esac
+	done
+}
+
+# ---------------------------------------------------------------- host side
+host() {
+	[ "$(id -u)" = 0 ] || fail "must run as root"
+	local c missing=()
+	for c in apt-get dpkg dpkg-deb lintian supervisord supervisorctl curl unshare ip make git adduser timeout pgrep; do
+		command -v "$c" >/dev/null || missing+=("$c")
+	done
+	[ ${#missing[@]} = 0 ] || fail "missing commands: ${missing[*]} (apt-get install lintian supervisor curl iproute2 util-linux adduser make git procps)"
+
+	if dpkg-query -W -f '${db:Status-Status}' diststore 2>/dev/null | grep -qv '^not-installed$'; then
+		fail "package diststore is installed (or has config files) on this machine; not touching it (dpkg --purge diststore first)"
+	fi
+	[ ! -e "$CFG" ] || fail "$CFG exists and belongs to no package; not overwriting it"
+	[ ! -e "$SUPERVISOR_CONF" ] || fail "$SUPERVISOR_CONF exists; not overwriting it"
+	[ -z "$(packaged_diststored_pids)" ] || fail "a /usr/bin/diststored is running: $(packaged_diststored_pids)"
+
+	# A supervisord outside our namespace must not be the one that gets
+	# our program (it would run it in its own network namespace).
+	local pids
+	pids=$(supervisord_pids)
+	if [ -n "$pids" ]; then
+		log "stopping the running supervisord ($pids) so it cannot start the package's program"
+		timeout 60 supervisorctl shutdown || true
+		for _ in $(seq 100); do
+			[ -n "$(supervisord_pids)" ] || break
+			sleep 0.2
+		done
+		pids=$(supervisord_pids)
+		[ -z "$pids" ] || kill $pids || true
+		sleep 1
+		[ -z "$(supervisord_pids)" ] || fail "supervisord still running: $(supervisord_pids)"
+	fi
+
+	# Maintainer scripts of anything installed must not start services on
+	# this host.
+	made_policy=no
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\n# diststore test-install.sh: no service starts\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		made_policy=yes
+	fi
+	out=$(mktemp -d "${TMPDIR:-/tmp}/diststore-debtest.XXXXXX")
+	chmod 0755 "$out" # apt's sandbox user reads the .deb
+	trap 'rm -rf "$out"; [ "$made_policy" = no ] || rm -f /usr/sbin/policy-rc.d' EXIT
+
+	log "make deb"
+	timeout 300 make -C "$root" --no-print-directory deb DEB_OUT="$out"
+	local deb
+	deb=$(ls "$out"/diststore_*.deb)
+	[ "$(echo "$deb" | wc -l)" = 1 ] || fail "want one package in $out, got: $deb"
+	log "built $deb"
+	dpkg-deb -I "$deb"
+	dpkg-deb -c "$deb"
+
+	log "lintian"
+	# Fails on errors; warnings are printed.
+	timeout 180 lintian --fail-on error --display-info --show-overrides "$deb" 2>&1 |
+		grep -v '^running with root privileges is not recommended!$' || true
+	timeout 180 lintian --fail-on error "$deb" >/dev/null 2>&1 || fail "lintian reports errors"
+
+	log "entering a private network namespace"
+	local rc=0
+	unshare --net -- bash "$self" --in-netns "$deb" || rc=$?
+
+	# Whatever happened inside, nothing may be left behind.
+	[ -z "$(supervisord_pids)" ] || fail "a supervisord is left running: $(supervisord_pids)"
+	[ -z "$(packaged_diststored_pids)" ] || fail "a diststored is left running: $(packaged_diststored_pids)"
+	[ "$rc" = 0 ] || fail "in-namespace test failed (exit $rc)"
+	log "PASS"
+}
+
+# ------------------------------------------------------- inside the netns
+supervisord_pid=
+
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	if dpkg-query -W -f '${db:Status-Status}' diststore 2>/dev/null | grep -qv '^not-installed$'; then
+		log "cleanup: purging diststore"
+		DEBIAN_FRONTEND=noninteractive timeout 120 dpkg --purge diststore </dev/null
+	fi
+	rm -f "$CFG" "$CFG".dpkg-* # written by this test, whether the package got it or not
+	if [ -n "$supervisord_pid" ] && kill -0 "$supervisord_pid" 2>/dev/null; then
+		log "cleanup: stopping supervisord $supervisord_pid"
+		timeout 60 supervisorctl shutdown >/dev/null
+		for _ in $(seq 150); do
+			kill -0 "$supervisord_pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$supervisord_pid" 2>/dev/null
+	fi
+	local p
+	for p in $(packaged_diststored_pids); do
+		[ "$(readlink "/proc/$p/ns/net")" = "$(readlink /proc/self/ns/net)" ] && kill -KILL "$p"
+	done
+	exit "$rc"
+}
+
+in_netns() {
+	local deb=$1
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+
+	# Only lo exists here. Multicast stays on it.
+	# (ip, not /sys/class/net: sysfs shows the namespace that mounted it.)
+	local links
+	links=$(ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
+	[ "$links" = "lo " ] || fail "not in a private network namespace: $links"
+	ip link set lo up
+	ip link set lo multicast on
+	ip route add 224.0.0.0/4 dev lo
+
+	log "writing $CFG before the install"
+	cat >"$CFG" <<-EOF
+		# written by test-install.sh: the node on lo only
+		[diststored]
+		bind = $NODE
+		interface = lo
+		data_dir = /var/lib/diststore
+	EOF
+
+	log "starting supervisord inside the namespace"
+	local log_offset=0
+	[ ! -f "$SUPERVISORD_LOG" ] || log_offset=$(stat -c %s "$SUPERVISORD_LOG")
+	supervisord -n -c /etc/supervisor/supervisord.conf >/dev/null 2>&1 &
+	supervisord_pid=$!
+	poll 30 "supervisord answering" sh -c 'supervisorctl pid | grep -qx "[0-9][0-9]*"'
+
+	export DEBIAN_FRONTEND=noninteractive
+	log "apt-get install $deb"
+	# The namespace has no network: the dependencies must be installed
+	# already. --force-confold keeps our $CFG when dpkg finds it there.
+	timeout 180 apt-get install -y --no-install-recommends \
+		-o Dpkg::Options::=--force-confold "$deb" </dev/null
+
+	log "checking the installed files"
+	getent passwd diststore | grep -q ':/var/lib/diststore:/usr/sbin/nologin$' || fail "user diststore: $(getent passwd diststore)"
+	getent group diststore >/dev/null || fail "no group diststore"
+	[ "$(stat -c '%U:%G %a' /var/lib/diststore)" = "diststore:diststore 750" ] ||
+		fail "/var/lib/diststore is $(stat -c '%U:%G %a' /var/lib/diststore)"
+	local f
+	for f in /usr/bin/diststored "$CFG" "$SUPERVISOR_CONF" /lib/systemd/system/diststored.service \
+		/usr/share/man/man8/diststored.8.gz /usr/share/doc/diststore/copyright; do
+		[ -e "$f" ] || fail "$f not installed"
+	done
+	grep -qx "bind = $NODE" "$CFG" || fail "$CFG was replaced by the package's"
+	dpkg-query -W -f '${Conffiles}\n' diststore | grep -q " $CFG " || fail "$CFG is not a conffile"
+	local cli=no
+	if [ -x /usr/bin/diststore ]; then
+		cli=yes
+	else
+		echo "WARNING: /usr/bin/diststore is not in the package (cmd/diststore has no main package yet)"
+	fi
+
+	log "waiting for the node to be ready"
+	poll 60 "GET /readyz" curl -fsS --max-time 2 "http://$NODE:$PORT/readyz"
+	# RUNNING once up for startsecs.
+	poll 30 "diststored RUNNING" sh -c 'supervisorctl status diststored | grep -q RUNNING'
+	# It runs as diststore, in this namespace.
+	local pid
+	pid=$(supervisorctl pid diststored)
+	[ "$(stat -c %U "/proc/$pid")" = diststore ] || fail "diststored runs as $(stat -c %U "/proc/$pid")"
+	[ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/self/ns/net)" ] || fail "diststored outside the test namespace"
+
+	log "storing a key and reading it back"
+	local value
+	value="packaged-$$-$RANDOM"
+	curl -fsS --max-time 10 -X POST --data-binary "$value" "http://$NODE:$PORT/debtest" >/dev/null
+	[ "$(curl -fsS --max-time 10 "http://$NODE:$PORT/get/debtest")" = "$value" ] || fail "GET /get/debtest"
+	if [ "$cli" = yes ]; then
+		[ "$(timeout 10 /usr/bin/diststore --node "$NODE" get debtest)" = "$value" ] || fail "diststore --node $NODE get debtest"
+		log "diststore --node $NODE get debtest: ok"
+	fi
+
+	log "editing $CFG, then reinstalling"
+	echo "# edited by test-install.sh ($value)" >>"$CFG"
+	# No conffile option this time: the packaged file did not change, so
+	# dpkg must keep the edit without asking (a prompt would fail on EOF).
+	timeout 180 apt-get install -y --reinstall --no-install-recommends "$deb" </dev/null
+	grep -qx "# edited by test-install.sh ($value)" "$CFG" || fail "the edit of $CFG did not survive the reinstall"
+	poll 60 "GET /readyz after the reinstall" curl -fsS --max-time 2 "http://$NODE:$PORT/readyz"
+	poll 30 "diststored RUNNING after the reinstall" sh -c 'supervisorctl status diststored | grep -q RUNNING'
+	[ "$(supervisorctl pid diststored)" != "$pid" ] || fail "the reinstall did not restart diststored"
+
+	log "stopping diststored"
+	timeout 60 supervisorctl stop diststored
+	local status
+	status=$(supervisorctl status diststored || true) # exits 3 when not running
+	case $status in *STOPPED*) ;; *) fail "not STOPPED: $status" ;; esac
+	grep -q 'msg="diststored stopped"' "$NODE_LOG" || fail "$NODE_LOG has no 'diststored stopped'"
+	tail -c +$((log_offset + 1)) "$SUPERVISORD_LOG" | grep -q 'stopped: diststored (exit status 0)' ||
+		fail "supervisord did not log a clean exit"
+	log "node log:"
+	sed 's/^/    /' "$NODE_LOG"
+
+	log "apt-get remove diststore (keeps settings, data and user)"
+	timeout 180 apt-get remove -y diststore </dev/null
+	[ ! -e /usr/bin/diststored ] || fail "/usr/bin/diststored left after remove"
+	for f in "$CFG" "$SUPERVISOR_CONF" /var/lib/diststore; do
+		[ -e "$f" ] || fail "$f gone after a plain remove"
+	done
+	getent passwd diststore >/dev/null || fail "user diststore gone after a plain remove"
+	status=$(supervisorctl status diststored 2>&1 || true)
+	case $status in *"no such process"*) ;; *) fail "supervisord still has diststored after remove: $status" ;; esac
+
+	log "apt-get purge diststore"
+	timeout 180 apt-get purge -y diststore </dev/null
+	! getent passwd diststore >/dev/null || fail "user diststore left"
+	! getent group diststore >/dev/null || fail "group diststore left"
+	for f in /var/lib/diststore /var/log/diststore "$CFG" "$CFG".dpkg-dist "$SUPERVISOR_CONF" /usr/bin/diststored; do
+		[ ! -e "$f" ] || fail "$f left after purge"
+	done
+	status=$(supervisorctl status diststored 2>&1 || true)
+	case $status in *"no such process"*) ;; *) fail "supervisord still knows diststored: $status" ;; esac
+	log "supervisord log (this run):"
+	tail -c +$((log_offset + 1)) "$SUPERVISORD_LOG" | sed 's/^/    /'
+	! tail -c +$((log_offset + 1)) "$SUPERVISORD_LOG" | grep -E 'spawnerr|FATAL|BACKOFF|exit status [1-9]' ||
+		fail "supervisord log shows a failed start or exit"
+	log "in-namespace checks passed"
+}
+
+case ${1:-} in
+--in-netns) in_netns "$2" ;;
+"") host ;;
+*) fail "usage: $0" ;;
+esac

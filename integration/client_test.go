@@ -200,6 +200,8 @@ type nodeStatus struct {
 	IsMaster bool     `json:"is_master"`
 	Synced   bool     `json:"synced"`
 	Keys     int      `json:"keys"`
+	Cached   int      `json:"cached"`
+	CacheMiB float64  `json:"cache_mib"`
 	Members  []struct {
 		Addr string `json:"addr"`
 		Keys int    `json:"keys"`

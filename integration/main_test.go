@@ -38,8 +38,9 @@ const (
 // execs the test binary ("$0") with its arguments.
 const netnsSetup = `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo`
 
-// daemonPath is the diststored binary every test starts; set by TestMain.
-var daemonPath string
+// daemonPath is the diststored binary every test starts, clientPath the
+// diststore CLI; set by TestMain.
+var daemonPath, clientPath string
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envInNetns) != "1" {
@@ -149,6 +150,13 @@ func runInNetns(m *testing.M) int {
 	}
 	defer cleanup()
 	daemonPath = bin
+	cli, cleanupCLI, err := buildCLI()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+		return 1
+	}
+	defer cleanupCLI()
+	clientPath = cli
 	return m.Run()
 }
 
@@ -200,6 +208,28 @@ func ensureDaemon() (path string, cleanup func(), err error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		cleanup()
 		return "", nil, fmt.Errorf("building the daemon failed (go build ./cmd/diststored in %s): %v\n%s", root, err, out)
+	}
+	return path, cleanup, nil
+}
+
+// buildCLI builds the diststore client from ./cmd/diststore into a
+// temporary directory that cleanup removes.
+func buildCLI() (path string, cleanup func(), err error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "diststore-integration-cli-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	path = filepath.Join(dir, "diststore")
+	cmd := exec.Command("go", "build", "-o", path, "./cmd/diststore")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("building the client failed (go build ./cmd/diststore in %s): %v\n%s", root, err, out)
 	}
 	return path, cleanup, nil
 }

@@ -1,0 +1,64 @@
+package cluster_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/diststore/diststore/store"
+)
+
+// BenchmarkWrite measures acknowledged writes per second through a
+// non-master of a three-node in-process cluster (fake multicast, in-memory
+// HTTP), with 1, 8 and 64 concurrent clients, over bbolt stores with and
+// without fsync. Compare durable against nosync at the same client count:
+//
+//	go test -run '^$' -bench BenchmarkWrite ./cluster/
+func BenchmarkWrite(b *testing.B) {
+	for _, durable := range []bool{true, false} {
+		for _, clients := range []int{1, 8, 64} {
+			name := fmt.Sprintf("durable=%v/clients=%d", durable, clients)
+			b.Run(name, func(b *testing.B) { benchWrite(b, durable, clients) })
+		}
+	}
+}
+
+func benchWrite(b *testing.B, durable bool, clients int) {
+	c := newTestCluster(b)
+	dir := b.TempDir()
+	for i := 1; i <= 3; i++ {
+		st, err := store.OpenBolt(filepath.Join(dir, fmt.Sprintf("node%d.db", i)), store.BoltOptions{NoSync: !durable})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = st.Close() })
+		c.startWith(i, st)
+	}
+	c.waitAgreed()
+	writer := c.nonMasters()[0]
+	value := make([]byte, 100)
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				if _, err := writer.Put(ctx(b), fmt.Sprintf("key-%d", i), value); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+}

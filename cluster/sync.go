@@ -247,6 +247,18 @@ func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
 	return read, applied, err
 }
 
+// pushToMasters writes e to every master of pair, as a writer forwards.
+func (n *Node) pushToMasters(pair election.Pair, key string, e store.Entry) error {
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	for i, err := range n.forwardAll(ctx, pair.Masters, key, e, pair.Epoch) {
+		if err != nil {
+			return fmt.Errorf("write to master %s: %w", pair.Masters[i], err)
+		}
+	}
+	return nil
+}
+
 // openDump streams m's dump. The caller calls cancel when done; Close
 // of the node ends the stream too.
 func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.CancelFunc, error) {
@@ -262,8 +274,11 @@ func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.Cance
 // demote runs on a node that is not a master: if it holds entries durably
 // (after a restart, or after it was replaced as master) they may be older
 // than the cluster's, so reads skip them until they are checked against a
-// synced master's versions. Entries the master holds at the same version
-// become cache entries; the rest are dropped.
+// synced master's versions (tombstones included). An entry the master
+// holds at the same version becomes a cache entry; one the master holds
+// newer is dropped; one the master lacks, or holds older, is written to
+// the masters first (the masters that replaced this node after both
+// failed at once may not have it), then kept as a cache entry.
 func (n *Node) demote(pair election.Pair) error {
 	held := false
 	n.durable.Range(func(string, store.Entry) bool { held = true; return false })
@@ -292,9 +307,7 @@ func (n *Node) demote(pair election.Pair) error {
 		return fmt.Errorf("versions from %s: %w", src, err)
 	}
 	err = readDump(body, n.cfg.MaxValueSize, func(d dumpEntry) error {
-		if !d.entry.Deleted {
-			theirs[d.key] = d.entry.Version
-		}
+		theirs[d.key] = d.entry.Version
 		return nil
 	})
 	body.Close()
@@ -314,9 +327,17 @@ func (n *Node) demote(pair election.Pair) error {
 		mine = append(mine, owned{k, e})
 		return true
 	})
-	kept, now := 0, n.nowMs()
+	kept, pushed, now := 0, 0, n.nowMs()
 	for _, h := range mine {
-		if v, ok := theirs[h.key]; ok && v == h.e.Version && h.e.Live(now) {
+		v, ok := theirs[h.key]
+		if !ok || h.e.Version.Newer(v) {
+			if err := n.pushToMasters(pair, h.key, h.e); err != nil {
+				return fmt.Errorf("demote %q: %w", h.key, err)
+			}
+			pushed++
+			v = h.e.Version
+		}
+		if v == h.e.Version && h.e.Live(now) {
 			n.cache.put(h.key, h.e)
 			kept++
 		}
@@ -327,7 +348,7 @@ func (n *Node) demote(pair election.Pair) error {
 	n.mu.Lock()
 	n.demoting = false
 	n.mu.Unlock()
-	n.log.Info("not a master: checked copies against a master", "master", src.String(),
-		"kept_as_cache", kept, "dropped", len(mine)-kept)
+	n.log.Info("not a master: checked what it held against a master", "master", src.String(),
+		"entries", len(mine), "written_to_masters", pushed, "kept_as_cache", kept)
 	return nil
 }

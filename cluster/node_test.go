@@ -221,3 +221,21 @@ func TestNode_GarbageDatagrams_AreDroppedNotFatal(t *testing.T) {
 	_, _, err = nodes[2].Get(ctx(t), "k")
 	require.NoError(t, err)
 }
+
+func TestNode_Digest_MastersAgree(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(4)
+	for i := 0; i < 20; i++ {
+		_, err := nodes[i%4].Put(ctx(t), fmt.Sprintf("k%d", i), []byte{byte(i)})
+		require.NoError(t, err)
+	}
+	_, err := nodes[0].Write(ctx(t), "k3", cluster.Write{Delete: true})
+	require.NoError(t, err)
+	masters := c.waitAgreed()
+	a, b := c.node(masters[0]).Digest(), c.node(masters[1]).Digest()
+	assert.Equal(t, 20, a.Entries, "19 values and a tombstone")
+	assert.Equal(t, a, b)
+	_, err = c.node(masters[0]).Apply("only-here", store.Entry{Value: []byte("x"), Version: store.Version{Clock: 1, Node: 1}}, cluster.Condition{})
+	require.NoError(t, err)
+	assert.NotEqual(t, c.node(masters[0]).Digest(), c.node(masters[1]).Digest())
+}

@@ -259,3 +259,9 @@ func (f *fakeNode) Metrics() cluster.Metrics {
 	defer f.mu.Unlock()
 	return cluster.Metrics{Keys: len(f.entries), LocalHits: uint64(len(f.gets))}
 }
+
+func (f *fakeNode) Digest() cluster.Digest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cluster.Digest{Entries: len(f.entries), SHA256: "fake"}
+}

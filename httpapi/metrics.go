@@ -61,7 +61,7 @@ func route(method, p string) string {
 		return "delete"
 	}
 	switch seg {
-	case "list", "dump", "status", "healthz", "readyz", "metrics", "lookup", "delete":
+	case "list", "dump", "status", "digest", "healthz", "readyz", "metrics", "lookup", "delete":
 		if !strings.Contains(strings.TrimPrefix(p, "/"+seg), "/") {
 			return seg
 		}

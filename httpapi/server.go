@@ -30,6 +30,7 @@ type Node interface {
 	Status() cluster.Status
 	Ready() bool
 	Metrics() cluster.Metrics
+	Digest() cluster.Digest
 }
 
 var _ Node = (*cluster.Node)(nil)
@@ -80,6 +81,7 @@ func New(node Node, opts Options) *Server {
 	s.mux.HandleFunc("GET /list", s.handleList)
 	s.mux.HandleFunc("GET /dump", s.handleDump)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
+	s.mux.HandleFunc("GET /digest", s.handleDigest)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.met = newMetrics(node)
@@ -302,6 +304,8 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, key string, wr cl
 	h.Set("ETag", `"`+res.Entry.Version.String()+`"`)
 	h.Set(cluster.VersionHeader, res.Entry.Version.String())
 	h.Set("X-Diststore-Masters", strings.Join(masters, ","))
+	// How many masters hold it: 1 only while the cluster has one master.
+	h.Set("X-Diststore-Copies", strconv.Itoa(len(masters)))
 	if redirect {
 		what := "stored"
 		if wr.Delete {
@@ -406,6 +410,13 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(s.node.Status())
+}
+
+// handleDigest answers with a digest of what this node holds durably, to
+// compare two masters.
+func (s *Server) handleDigest(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(s.node.Digest())
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {

@@ -168,6 +168,12 @@ func ListenUDP(cfg UDPConfig) (Transport, error) {
 		return nil, fmt.Errorf("join group %v on %s: %w", cfg.Group.Addr(), ifi.Name, err)
 	}
 
+	// A burst of datagrams (a node joining, many misses at once) must not
+	// overflow the default receive buffer; the kernel caps this at
+	// net.core.rmem_max, which is fine: it is only a wish.
+	_ = gc.SetReadBuffer(recvBuffer)
+	_ = uc.SetReadBuffer(recvBuffer)
+
 	t := &udpTransport{
 		group:   cfg.Group,
 		local:   netip.AddrPortFrom(cfg.Addr, uint16(uc.LocalAddr().(*net.UDPAddr).Port)),
@@ -180,6 +186,9 @@ func ListenUDP(cfg UDPConfig) (Transport, error) {
 	go t.read(uc, false)
 	return t, nil
 }
+
+// recvBuffer is the receive buffer asked for each socket, in bytes.
+const recvBuffer = 4 << 20
 
 func (t *udpTransport) LocalAddr() netip.AddrPort { return t.local }
 func (t *udpTransport) Packets() <-chan Packet    { return t.packets }

@@ -21,6 +21,7 @@ const (
 	DefaultCacheMaxBytes     = 256 << 20
 	DefaultTombstoneTTL      = 24 * time.Hour
 	DefaultJanitorInterval   = 30 * time.Second
+	DefaultCheckInterval     = 10 * time.Second
 )
 
 // DefaultGroup is the multicast group nodes meet on: administratively
@@ -66,6 +67,11 @@ type Config struct {
 	// JanitorInterval is how often expired entries and old tombstones are
 	// purged. 0 means DefaultJanitorInterval.
 	JanitorInterval time.Duration
+	// CheckInterval is how often a synced master compares a digest of its
+	// data with the other master's and, when they differ, copies what it
+	// lacks: a write whose client gave up half way may have reached one
+	// master only. 0 means DefaultCheckInterval.
+	CheckInterval time.Duration
 	// HTTPTransport carries the node's requests to other nodes. nil means
 	// a pooled transport with connect and response deadlines. Tests pass
 	// an in-memory one.
@@ -87,6 +93,7 @@ func DefaultConfig() Config {
 		CacheMaxBytes:     DefaultCacheMaxBytes,
 		TombstoneTTL:      DefaultTombstoneTTL,
 		JanitorInterval:   DefaultJanitorInterval,
+		CheckInterval:     DefaultCheckInterval,
 	}
 }
 
@@ -120,6 +127,9 @@ func (c Config) withDefaults() Config {
 	if c.JanitorInterval == 0 {
 		c.JanitorInterval = d.JanitorInterval
 	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = d.CheckInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -140,7 +150,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative multicast timeout", ErrBadConfig)
 	case c.HeartbeatInterval < 0:
 		return fmt.Errorf("%w: negative heartbeat interval", ErrBadConfig)
-	case c.CacheTTL < 0 || c.CacheMaxBytes < 0 || c.TombstoneTTL < 0 || c.JanitorInterval < 0:
+	case c.CacheTTL < 0 || c.CacheMaxBytes < 0 || c.TombstoneTTL < 0 || c.JanitorInterval < 0 || c.CheckInterval < 0:
 		return fmt.Errorf("%w: negative cache TTL, cache size, tombstone TTL or janitor interval", ErrBadConfig)
 	case c.MaxValueSize < 0:
 		return fmt.Errorf("%w: negative max value size", ErrBadConfig)

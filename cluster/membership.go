@@ -161,16 +161,28 @@ func (n *Node) tickLoop() {
 	n.send(n.heartbeat())
 	t := time.NewTimer(jitter(n.cfg.HeartbeatInterval) / 2)
 	defer t.Stop()
+	lastTick := n.now()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
 		}
+		now := n.now()
 		n.mu.Lock()
-		if !n.booted && !n.now().Before(bootUntil) {
+		if !n.booted && !now.Before(bootUntil) {
 			n.booted = true
 		}
+		if gap := now.Sub(lastTick); gap > n.cfg.FailureTimeout {
+			// This node was stopped (SIGSTOP, a VM pause): the others'
+			// silence is its own. Hear from them again before judging;
+			// a newer master pair in their heartbeats makes it step down.
+			n.log.Warn("node was paused; not expiring members this round", "gap", gap.Round(time.Millisecond).String())
+			for _, m := range n.members {
+				m.lastSeen = now
+			}
+		}
+		lastTick = now
 		n.expireLocked()
 		n.reconsiderLocked()
 		hb := n.heartbeatLocked()

@@ -215,14 +215,71 @@ func (n *Node) goFunc(f func()) {
 }
 
 // Leave tells the cluster this node is going away, so the others stop
-// counting on it at once rather than after the failure timeout.
-func (n *Node) Leave() {
-	if !n.started.Load() || n.closed.Load() {
+// counting on it at once rather than after the failure timeout. A master
+// first hands its seat over: it proposes the pair without itself and waits,
+// until ctx ends, for its successor to finish copying every key (from it
+// or the other master), so that a planned stop never leaves one copy. The
+// node must still serve HTTP meanwhile.
+func (n *Node) Leave(ctx context.Context) {
+	if !n.started.Load() || n.closed.Load() || n.leaving.Swap(true) {
 		return
 	}
-	n.leaving.Store(true)
+	n.mu.Lock()
+	wasMaster := n.pair.Has(n.self)
+	var successors []netip.Addr
+	if wasMaster && len(n.members) > 0 {
+		next := election.Replace(n.viewLocked(n.durable.Len()), n.pair, n.self)
+		for _, m := range next.Masters {
+			if !n.pair.Has(m) {
+				successors = append(successors, m)
+			}
+		}
+		n.stats.Elections.Add(1)
+		n.adoptLocked(next, "handing over: leaving")
+	}
+	hb := n.heartbeatLocked()
+	n.mu.Unlock()
+	if len(successors) > 0 {
+		n.send(hb)
+		start := n.now()
+		if n.awaitSynced(ctx, successors) {
+			n.log.Info("handed over", "to", addrList(successors), "took", n.now().Sub(start).Round(time.Millisecond).String())
+		} else {
+			n.log.Warn("leaving before the successor finished its sync", "to", addrList(successors), "err", ctx.Err())
+		}
+	}
 	n.send(mcast.Message{Kind: mcast.Bye, Addr: n.self})
 	n.log.Info("node leaving")
+}
+
+// awaitSynced waits until every node in as says in its heartbeats that it
+// is a synced master, or ctx ends. It polls a few times per heartbeat.
+func (n *Node) awaitSynced(ctx context.Context, as []netip.Addr) bool {
+	t := time.NewTicker(n.cfg.HeartbeatInterval / 10)
+	defer t.Stop()
+	for {
+		n.mu.Lock()
+		done, gone := true, false
+		for _, a := range as {
+			m := n.members[a]
+			done = done && m != nil && m.synced && n.pair.Has(a)
+			gone = gone || m == nil || !n.pair.Has(a) // it left too, or was replaced
+		}
+		n.mu.Unlock()
+		if done {
+			return true
+		}
+		if gone {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-n.stop:
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 // Close stops the node's goroutines and waits for them. It is safe to call

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -238,4 +239,54 @@ func TestNode_Digest_MastersAgree(t *testing.T) {
 	_, err = c.node(masters[0]).Apply("only-here", store.Entry{Value: []byte("x"), Version: store.Version{Clock: 1, Node: 1}}, cluster.Condition{})
 	require.NoError(t, err)
 	assert.NotEqual(t, c.node(masters[0]).Digest(), c.node(masters[1]).Digest())
+}
+
+// TestNode_Leave_MasterHandsOverBeforeItGoes: a master that leaves first
+// gives its seat to another node and waits until that node holds every
+// key, so a planned stop never leaves a single copy.
+func TestNode_Leave_MasterHandsOverBeforeItGoes(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(4)
+	for i := 0; i < 30; i++ {
+		_, err := nodes[i%4].Put(ctx(t), fmt.Sprintf("k%02d", i), []byte("v"))
+		require.NoError(t, err)
+	}
+	before := c.waitAgreed()
+	leaving := c.node(before[0])
+	leaving.Leave(ctx(t))
+
+	after := leaving.Masters().Masters
+	require.Len(t, after, 2)
+	assert.NotContains(t, after, before[0])
+	for _, m := range after {
+		st := c.node(m).Status()
+		assert.True(t, st.Synced, "master %s synced when Leave returns", m)
+		assert.Equal(t, 30, st.Keys, "master %s holds every key when Leave returns", m)
+	}
+	c.crash(int(before[0].As4()[3]))
+	assert.Equal(t, after, c.waitAgreed(), "the others agree on the new pair")
+}
+
+// TestNode_MastersThatDiffer_Converge: a write that reached only one
+// master (its client gave up half way) ends up on both.
+func TestNode_MastersThatDiffer_Converge(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.CheckInterval = 50 * time.Millisecond
+	c.startN(3)
+	masters := c.waitAgreed()
+	one := c.node(masters[1])
+	_, err := one.Replicate("half-written", store.Entry{Value: []byte("v"), Version: store.Version{Clock: 99 << 16, Node: 1}}, 0)
+	require.NoError(t, err)
+	_, err = one.Replicate("half-deleted", store.Entry{Deleted: true, Version: store.Version{Clock: 98 << 16, Node: 1}}, 0)
+	require.NoError(t, err)
+	eventually(t, 3*time.Second, func() error {
+		a, b := c.node(masters[0]).Digest(), one.Digest()
+		if a != b {
+			return fmt.Errorf("digests differ: %v, %v", a, b)
+		}
+		return nil
+	})
+	e, ok := c.node(masters[0]).GetLocal("half-written")
+	require.True(t, ok)
+	assert.Equal(t, "v", string(e.Value))
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -197,6 +198,27 @@ func (c *peerClient) dump(ctx context.Context, addr netip.Addr, port int, values
 		return nil, fmt.Errorf("%s", resp.Status)
 	}
 	return resp.Body, nil
+}
+
+// digest reads the Digest of the node at addr (GET /digest).
+func (c *peerClient) digest(ctx context.Context, addr netip.Addr, port int) (Digest, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(addr, port, "/digest"), nil)
+	if err != nil {
+		return Digest{}, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return Digest{}, fmt.Errorf("%s", resp.Status)
+	}
+	var d Digest
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&d); err != nil {
+		return Digest{}, fmt.Errorf("decode digest: %w", err)
+	}
+	return d, nil
 }
 
 // drain reads a little of what is left of a body so the connection can be

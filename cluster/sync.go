@@ -47,7 +47,11 @@ func (n *Node) WriteDump(w io.Writer, values bool) error {
 		return err
 	}
 	var werr error
+	now := n.nowMs()
 	n.durable.Range(func(key string, e store.Entry) bool {
+		if !e.Deleted && !e.Live(now) {
+			return true // expired: nobody may read it any more
+		}
 		flags, value := 0, e.Value
 		if e.Deleted {
 			flags |= dumpDeleted
@@ -159,6 +163,8 @@ func (n *Node) syncLoop() {
 	var retry <-chan time.Time
 	janitor := time.NewTicker(n.cfg.JanitorInterval)
 	defer janitor.Stop()
+	check := time.NewTicker(jitter(n.cfg.CheckInterval))
+	defer check.Stop()
 	for {
 		select {
 		case <-n.stop:
@@ -166,6 +172,11 @@ func (n *Node) syncLoop() {
 		case <-janitor.C:
 			if k := n.purge(); k > 0 {
 				n.log.Info("purged expired entries and old tombstones", "removed", k)
+			}
+			continue
+		case <-check.C:
+			if err := n.checkPartners(); err != nil {
+				n.log.Warn("comparing with the other master failed", "err", err)
 			}
 			continue
 		case <-n.syncKick:
@@ -179,6 +190,43 @@ func (n *Node) syncLoop() {
 	}
 }
 
+// checkPartners compares, on a synced master, a digest of this node's data
+// with each other master's, and copies from a master whose digest differs
+// what this node lacks or holds older. Both masters do this, so a write
+// that reached only one of them (its client gave up half way) ends up on
+// both.
+func (n *Node) checkPartners() error {
+	n.mu.Lock()
+	pair, synced := n.pair, n.synced && n.pair.Has(n.self)
+	n.mu.Unlock()
+	if !synced || n.leaving.Load() {
+		return nil
+	}
+	mine := n.Digest()
+	for _, m := range pair.Masters {
+		if m == n.self {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		theirs, err := n.peers.digest(ctx, m, n.cfg.HTTPPort)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("digest of %s: %w", m, err)
+		}
+		if theirs == mine {
+			continue
+		}
+		read, applied, err := n.syncFrom(m)
+		if err != nil {
+			return fmt.Errorf("sync from %s: %w", m, err)
+		}
+		if applied > 0 {
+			n.log.Warn("masters differed: copied what this one lacked", "from", m.String(), "entries", read, "applied", applied)
+		}
+	}
+	return nil
+}
+
 // errNoSyncedMaster: there is no synced master to check against yet.
 var errNoSyncedMaster = errors.New("no synced master yet")
 
@@ -188,6 +236,9 @@ func (n *Node) syncOnce() error {
 	pair := n.pair
 	n.mu.Unlock()
 	if !pair.Has(n.self) {
+		if n.leaving.Load() {
+			return nil // keep the data dir as it is for the next start
+		}
 		return n.demote(pair)
 	}
 	if err := n.promote(); err != nil {
@@ -357,8 +408,8 @@ func (n *Node) demote(pair election.Pair) error {
 }
 
 // Digest summarises what this node holds durably: how many entries
-// (tombstones included) and a SHA-256 over every key, version, tombstone
-// flag and value, in key order. Two masters that hold the same data have
+// (tombstones included, expired entries not) and a SHA-256 over every key,
+// version, tombstone flag, expiry and value, in key order. Two masters that hold the same data have
 // the same digest.
 type Digest struct {
 	Entries int    `json:"entries"`
@@ -370,7 +421,11 @@ func (n *Node) Digest() Digest {
 	h := sha256.New()
 	var d Digest
 	var lenBuf [8]byte
+	now := n.nowMs()
 	n.durable.Range(func(k string, e store.Entry) bool {
+		if !e.Deleted && !e.Live(now) {
+			return true
+		}
 		d.Entries++
 		fmt.Fprintf(h, "%s %s %t %d ", k, e.Version, e.Deleted, e.Expires)
 		binary.BigEndian.PutUint64(lenBuf[:], uint64(len(e.Value)))

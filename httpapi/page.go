@@ -16,7 +16,9 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <style>
 body { font-family: sans-serif; max-width: 50em; margin: 2em auto; padding: 0 1em; }
 table { border-collapse: collapse; } td, th { padding: .2em .8em; text-align: left; border-bottom: 1px solid #ddd; }
-label { display: block; margin-top: .5em; } textarea { width: 100%; }
+label { display: block; margin-top: .5em; }
+input[name=key], textarea { width: 100%; box-sizing: border-box; }
+tr.self td { font-weight: bold; }
 .note { background: #e8f5e9; padding: .5em; }
 </style>
 </head>
@@ -43,11 +45,11 @@ label { display: block; margin-top: .5em; } textarea { width: 100%; }
 </form>
 <h2>Cluster</h2>
 <p>Masters: {{range $i, $m := .Status.Masters}}{{if $i}}, {{end}}{{$m}}{{else}}not known yet{{end}} (epoch {{.Status.Epoch}}).
-This node holds {{.Status.Keys}} keys and {{.Status.Cached}} cached copies{{if .Status.IsMaster}} and is a master{{if not .Status.Synced}} (syncing){{end}}{{end}}.</p>
+This node holds {{.Status.Keys}} key{{if ne .Status.Keys 1}}s{{end}} and {{.Status.Cached}} cached cop{{if eq .Status.Cached 1}}y{{else}}ies{{end}}{{if .Status.IsMaster}} and is a master{{if not .Status.Synced}} (syncing){{end}}{{end}}.</p>
 <p>Reads: {{.Status.Local}} served locally, {{.Status.Remote}} fetched from the cluster, {{.Status.Misses}} not found.</p>
 <table id="members">
 <tr><th>Node</th><th>Keys</th><th>Role</th></tr>
-{{range .Status.Members}}<tr><td>{{.Addr}}</td><td>{{.Keys}}</td><td>{{if .Master}}master{{end}}</td></tr>
+{{range .Status.Members}}<tr{{if eq .Addr $.Status.Addr}} class="self"{{end}}><td>{{.Addr}}{{if eq .Addr $.Status.Addr}} (this node){{end}}</td><td>{{.Keys}}</td><td>{{if .Master}}master{{end}}</td></tr>
 {{end}}</table>
 </body>
 </html>

@@ -106,7 +106,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.keyRoute(w, r, "/local/", s.handleLocal, http.MethodPost, http.MethodPut, http.MethodDelete)
 	case strings.HasPrefix(p, "/delete/") && r.Method == http.MethodPost:
 		s.keyRoute(w, r, "/delete/", s.handleDelete, http.MethodPost)
-	case p != "/" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
+	case p != "/" && p != "/delete" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
 		s.keyRoute(w, r, "/", s.handlePut, http.MethodPost, http.MethodPut)
 	case p != "/" && r.Method == http.MethodDelete:
 		s.keyRoute(w, r, "/", s.handleDelete, http.MethodDelete)

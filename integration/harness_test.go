@@ -520,3 +520,29 @@ func converged(nodes []*node) ([]string, error) {
 	}
 	return masters, nil
 }
+
+// pid is the process id of the node's current process, or 0 if it was never
+// started.
+func (n *node) pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// signal sends sig (e.g. SIGSTOP, SIGCONT) to the node's running process
+// without marking it stopped: the node is expected to live on.
+func (n *node) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if !n.alive() {
+		t.Fatalf("node %s: %v to a node that is not running", n.addr, sig)
+	}
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("node %s (pid %d): %v: %v", n.addr, cmd.Process.Pid, sig, err)
+	}
+}

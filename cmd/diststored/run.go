@@ -25,9 +25,13 @@ import (
 	"github.com/diststore/diststore/store"
 )
 
-// shutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGTERM.
-const shutdownTimeout = 10 * time.Second
+// After SIGTERM a master hands its seat over for at most handoffTimeout,
+// then in-flight requests have shutdownTimeout to finish. Together they
+// stay under the 30 s supervisord and systemd give the node to stop.
+const (
+	handoffTimeout  = 15 * time.Second
+	shutdownTimeout = 10 * time.Second
+)
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -133,7 +137,9 @@ func run(c *cli.Context) error {
 		_ = node.Close()
 		return fmt.Errorf("http server: %w", err)
 	}
-	node.Leave()
+	hctx, hcancel := context.WithTimeout(context.Background(), handoffTimeout)
+	node.Leave(hctx)
+	hcancel()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	srv.SetKeepAlivesEnabled(false)

@@ -33,6 +33,9 @@ type cache struct {
 type cached struct {
 	e       store.Entry
 	expires time.Time
+	// only: stored with POST /local on this node, which the masters do not
+	// hold: this node answers every whohas for it.
+	only bool
 }
 
 func cost(key string, e store.Entry) int64 { return int64(len(key) + len(e.Value) + entryOverhead) }
@@ -64,20 +67,30 @@ func (c *cache) get(key string) (store.Entry, bool) {
 
 // peek is get without touching recency.
 func (c *cache) peek(key string) (store.Entry, bool) {
+	e, _, ok := c.peekOnly(key)
+	return e, ok
+}
+
+// peekOnly is peek that also says whether the copy is one the masters do
+// not hold.
+func (c *cache) peekOnly(key string) (store.Entry, bool, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.lru.Peek(key)
 	if !ok || !c.now().Before(v.expires) {
-		return store.Entry{}, false
+		return store.Entry{}, false, false
 	}
-	return v.e, true
+	return v.e, v.only, true
 }
 
 // put keeps e unless a newer version is cached, then evicts the least
 // recently used entries until the cache fits its bound. Tombstones and
 // entries larger than the whole cache are not kept (and drop what was
 // cached for the key).
-func (c *cache) put(key string, e store.Entry) {
+func (c *cache) put(key string, e store.Entry) { c.add(key, e, false) }
+
+// add is put, marking a copy the masters do not hold.
+func (c *cache) add(key string, e store.Entry, only bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cur, ok := c.lru.Peek(key); ok && !e.Version.Newer(cur.e.Version) {
@@ -99,7 +112,7 @@ func (c *cache) put(key string, e store.Entry) {
 		return
 	}
 	c.lru.Remove(key) // so the byte count is right when replacing
-	c.lru.Add(key, cached{e: e, expires: exp})
+	c.lru.Add(key, cached{e: e, expires: exp, only: only})
 	c.bytes += cost(key, e)
 	for c.bytes > c.maxBytes {
 		if _, _, ok := c.lru.RemoveOldest(); !ok {

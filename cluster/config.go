@@ -22,6 +22,8 @@ const (
 	DefaultTombstoneTTL      = 24 * time.Hour
 	DefaultJanitorInterval   = 30 * time.Second
 	DefaultCheckInterval     = 10 * time.Second
+	DefaultAnswerFanout      = 1.0
+	DefaultCacheMinReads     = 1
 )
 
 // DefaultGroup is the multicast group nodes meet on: administratively
@@ -72,6 +74,17 @@ type Config struct {
 	// lacks: a write whose client gave up half way may have reached one
 	// master only. 0 means DefaultCheckInterval.
 	CheckInterval time.Duration
+	// AnswerFanout is how many non-master holders of a key answer a whohas,
+	// on average, once the masters are synced (they always answer): each
+	// answers with probability AnswerFanout/members. 0 means
+	// DefaultAnswerFanout; a value at least the cluster's size makes every
+	// holder answer, as the original did.
+	AnswerFanout float64
+	// CacheMinReads is how many reads of a key a non-master sees within
+	// CacheTTL before it keeps a copy: 1 (the default, the original's
+	// behaviour) keeps one on the first read; more keeps copies of hot keys
+	// only. 0 means DefaultCacheMinReads.
+	CacheMinReads int
 	// HTTPTransport carries the node's requests to other nodes. nil means
 	// a pooled transport with connect and response deadlines. Tests pass
 	// an in-memory one.
@@ -94,6 +107,8 @@ func DefaultConfig() Config {
 		TombstoneTTL:      DefaultTombstoneTTL,
 		JanitorInterval:   DefaultJanitorInterval,
 		CheckInterval:     DefaultCheckInterval,
+		AnswerFanout:      DefaultAnswerFanout,
+		CacheMinReads:     DefaultCacheMinReads,
 	}
 }
 
@@ -127,6 +142,12 @@ func (c Config) withDefaults() Config {
 	if c.JanitorInterval == 0 {
 		c.JanitorInterval = d.JanitorInterval
 	}
+	if c.AnswerFanout == 0 {
+		c.AnswerFanout = d.AnswerFanout
+	}
+	if c.CacheMinReads == 0 {
+		c.CacheMinReads = d.CacheMinReads
+	}
 	if c.CheckInterval == 0 {
 		c.CheckInterval = d.CheckInterval
 	}
@@ -150,8 +171,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative multicast timeout", ErrBadConfig)
 	case c.HeartbeatInterval < 0:
 		return fmt.Errorf("%w: negative heartbeat interval", ErrBadConfig)
-	case c.CacheTTL < 0 || c.CacheMaxBytes < 0 || c.TombstoneTTL < 0 || c.JanitorInterval < 0 || c.CheckInterval < 0:
-		return fmt.Errorf("%w: negative cache TTL, cache size, tombstone TTL or janitor interval", ErrBadConfig)
+	case c.CacheTTL < 0 || c.CacheMaxBytes < 0 || c.TombstoneTTL < 0 || c.JanitorInterval < 0 || c.CheckInterval < 0 ||
+		c.AnswerFanout < 0 || c.CacheMinReads < 0:
+		return fmt.Errorf("%w: negative cache TTL, cache size, tombstone TTL, interval, answer fanout or cache min reads", ErrBadConfig)
 	case c.MaxValueSize < 0:
 		return fmt.Errorf("%w: negative max value size", ErrBadConfig)
 	case c.FailureTimeout < 3*c.HeartbeatInterval:

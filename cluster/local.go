@@ -112,6 +112,11 @@ func (n *Node) Apply(key string, e store.Entry, cond Condition) (store.Entry, er
 	}
 	if !cond.Any() {
 		e.Version = n.clock.Next()
+		n.clock.Observe(e.Version)
+		if !n.isMaster() {
+			n.cache.add(key, e, true) // a local-only value: no master holds it
+			return e, nil
+		}
 		return n.keep(key, e)
 	}
 	// One node decides the conditional writes of an epoch: the first

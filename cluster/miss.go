@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -102,6 +103,13 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
 				continue // try the next holder, if one answers in time
 			}
+			if !n.isMaster() && !n.hot.read(key) {
+				n.clock.Observe(e.Version)
+				if !e.Live(n.nowMs()) {
+					return store.Entry{}, ErrNotFound
+				}
+				return e, nil // not read often enough here to keep a copy
+			}
 			held, err := n.keep(key, e)
 			if err != nil {
 				return store.Entry{}, err
@@ -124,9 +132,25 @@ func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 	n.mu.Lock()
 	authoritative := n.pair.Has(n.self) && n.synced
 	epoch := n.pair.Epoch
+	members := len(n.members) + 1
+	mastersSynced := len(n.pair.Masters) > 0
+	for _, a := range n.pair.Masters {
+		if mem := n.members[a]; a != n.self && (mem == nil || !mem.synced) {
+			mastersSynced = false
+		}
+	}
 	n.mu.Unlock()
 	if !have && !authoritative {
 		return
+	}
+	if have && !authoritative && mastersSynced {
+		// The synced masters answer every whohas for a key they hold; of
+		// the other holders each answers with probability fanout/members,
+		// so a key held everywhere draws about two or three answers, not
+		// one per node. A copy the masters do not hold is always offered.
+		if _, only, _ := n.cache.peekOnly(m.Key); !only && rand.Float64()*float64(members) >= n.cfg.AnswerFanout {
+			return
+		}
 	}
 	if !n.answerable(p, m.Addr) {
 		return

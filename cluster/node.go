@@ -58,6 +58,7 @@ type Node struct {
 	// tombstones; cache holds the copies a non-master keeps.
 	durable store.Store
 	cache   *cache
+	hot     *hotKeys
 	clock   *store.Clock
 	log     *slog.Logger
 	peers   *peerClient
@@ -181,6 +182,7 @@ func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers = newPeerClient(cfg)
 	n.cache = newCache(cfg.CacheMaxBytes, cfg.CacheTTL, n.now)
+	n.hot = newHotKeys(cfg.CacheMinReads, cfg.CacheTTL, n.now)
 	// Move the clock past everything the store already holds, so a new
 	// write is newer than any version this node wrote before a restart.
 	durable.Range(func(_ string, e store.Entry) bool {

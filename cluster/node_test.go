@@ -290,3 +290,65 @@ func TestNode_MastersThatDiffer_Converge(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "v", string(e.Value))
 }
+
+// TestNode_WhoHas_BoundedAnswers: a key cached on every node of 21 draws
+// about three answers to a whohas (the two masters, and on average one
+// other holder), not one per holder.
+func TestNode_WhoHas_BoundedAnswers(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(21)
+	_, err := nodes[0].Put(ctx(t), "everywhere", []byte("v"))
+	require.NoError(t, err)
+	for _, n := range nodes[1:] {
+		_, _, err := n.Get(ctx(t), "everywhere")
+		require.NoError(t, err)
+	}
+	asker := c.net.Join(netip.MustParseAddr("127.0.2.250"))
+	t.Cleanup(func() { _ = asker.Close() })
+	const queries = 50
+	q := mcast.Message{Kind: mcast.WhoHas, Key: "everywhere", Addr: netip.MustParseAddr("127.0.2.250"), Port: asker.LocalAddr().Port()}
+	b, err := q.Encode()
+	require.NoError(t, err)
+	answers := 0
+	for i := 0; i < queries; i++ {
+		require.NoError(t, asker.Multicast(b))
+	}
+	deadline := time.After(time.Second)
+	for done := false; !done; {
+		select {
+		case p := <-asker.Packets():
+			if m, err := mcast.Decode(p.Data); err == nil && m.Kind == mcast.GotKey && !p.Group {
+				answers++
+			}
+		case <-deadline:
+			done = true
+		}
+	}
+	mean := float64(answers) / queries
+	t.Logf("%d holders: %.2f answers per whohas", len(nodes), mean)
+	assert.GreaterOrEqual(t, mean, 2.0, "the masters always answer")
+	assert.LessOrEqual(t, mean, 3.5, "about three answers, not one per holder")
+}
+
+// TestNode_CacheMinReads_KeepsOnlyHotKeys: with CacheMinReads 3 a node
+// keeps a copy of a key only on its third read.
+func TestNode_CacheMinReads_KeepsOnlyHotKeys(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.CacheMinReads = 3
+	c.startN(4)
+	others := c.nonMasters()
+	_, err := others[0].Put(ctx(t), "k", []byte("v"))
+	require.NoError(t, err)
+	reader := others[1]
+	for i := 1; i <= 3; i++ {
+		e, src, err := reader.Get(ctx(t), "k")
+		require.NoError(t, err)
+		assert.Equal(t, "v", string(e.Value))
+		assert.Equal(t, cluster.SourcePeer, src, "read %d", i)
+		_, kept := reader.GetLocal("k")
+		assert.Equal(t, i == 3, kept, "a copy after read %d", i)
+	}
+	_, src, err := reader.Get(ctx(t), "k")
+	require.NoError(t, err)
+	assert.Equal(t, cluster.SourceLocal, src)
+}

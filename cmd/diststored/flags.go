@@ -33,6 +33,8 @@ const (
 	flagCacheMaxBytes    = "cache-max-bytes"
 	flagTombstoneTTL     = "tombstone-ttl"
 	flagPprofAddr        = "pprof-addr"
+	flagCacheMinReads    = "cache-min-reads"
+	flagAnswerFanout     = "answer-fanout"
 )
 
 // Defaults. The ports, group and timeout are the original pydiststore's and
@@ -67,6 +69,8 @@ type settings struct {
 	CacheMaxBytes    int64          // bytes, > 0
 	TombstoneTTL     time.Duration  // > 0
 	PprofAddr        netip.AddrPort // loopback; zero = no pprof listener
+	CacheMinReads    int            // >= 1
+	AnswerFanout     float64        // > 0
 	LogFormat        string         // "text" or "json"
 	LogLevel         slog.Level
 	ConfigFile       string // the file that was read, "" if none
@@ -135,6 +139,8 @@ func Flags() []cli.Flag {
 		str(flagCacheTTL, defaultCacheTTL, "how long a non-master keeps a copy it fetched or that was written through it, a `DURATION`"),
 		str(flagCacheMaxBytes, defaultCacheMaxBytes, "bound on the copies a non-master keeps, a `SIZE`; least recently used go first"),
 		str(flagTombstoneTTL, defaultTombstoneTTL, "how long a deleted key's tombstone is kept, a `DURATION`: a node down longer than this may bring a deleted key back"),
+		str(flagCacheMinReads, "1", "reads of a key a non-master sees within --cache-ttl before it keeps a copy, a `COUNT`; 1 copies on every read, as the original"),
+		str(flagAnswerFanout, "1", "how many non-master holders answer a whohas on average, a `NUMBER`; the masters always answer"),
 		str(flagPprofAddr, "", "serve Go's pprof profiles on `ADDR:PORT`, a loopback address only (e.g. 127.0.0.1:6060); off by default"),
 		str(flagLogFormat, defaultLogFormat, "log `FORMAT`: text or json"),
 		str(flagLogLevel, defaultLogLevel, "log `LEVEL`: debug, info, warn or error"),
@@ -215,6 +221,8 @@ func (l loader) load(c *cli.Context) (settings, error) {
 		{flagCacheMaxBytes, func(t string) (err error) { s.CacheMaxBytes, err = parseSize(t); return err }},
 		{flagTombstoneTTL, func(t string) (err error) { s.TombstoneTTL, err = parseTimeout(t); return err }},
 		{flagPprofAddr, func(t string) (err error) { s.PprofAddr, err = parsePprofAddr(t); return err }},
+		{flagCacheMinReads, func(t string) (err error) { s.CacheMinReads, err = parseCount(t); return err }},
+		{flagAnswerFanout, func(t string) (err error) { s.AnswerFanout, err = parseFanout(t); return err }},
 		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
 		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
 		// Last: the only step that looks at the machine's interfaces.
@@ -357,6 +365,24 @@ func parseSize(text string) (int64, error) {
 		return 0, fmt.Errorf("must be positive")
 	}
 	return int64(b), nil
+}
+
+// parseCount takes a whole number of at least 1.
+func parseCount(text string) (int, error) {
+	v, err := strconv.Atoi(text)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("not a whole number of at least 1")
+	}
+	return v, nil
+}
+
+// parseFanout takes a positive number.
+func parseFanout(text string) (float64, error) {
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("not a positive number")
+	}
+	return v, nil
 }
 
 // parsePprofAddr takes a loopback address and port, or "" for off.

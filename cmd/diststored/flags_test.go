@@ -85,6 +85,8 @@ func defaults() settings {
 		CacheTTL:         10 * time.Minute,
 		CacheMaxBytes:    256 << 20,
 		TombstoneTTL:     24 * time.Hour,
+		CacheMinReads:    1,
+		AnswerFanout:     1,
 		LogFormat:        "text",
 		LogLevel:         slog.LevelInfo,
 	}
@@ -105,6 +107,8 @@ cache_ttl = 90s
 cache_max_bytes = 1MiB
 tombstone_ttl = 1h
 pprof_addr = 127.0.0.1:6060
+cache_min_reads = 3
+answer_fanout = 0.5
 log_format = json
 log_level = debug
 `)
@@ -120,6 +124,8 @@ log_level = debug
 		CacheMaxBytes:    1 << 20,
 		TombstoneTTL:     time.Hour,
 		PprofAddr:        netip.MustParseAddrPort("127.0.0.1:6060"),
+		CacheMinReads:    3,
+		AnswerFanout:     0.5,
 		LogFormat:        "json",
 		LogLevel:         slog.LevelDebug,
 		ConfigFile:       file,
@@ -215,7 +221,7 @@ func TestFlags_EnvVarNames(t *testing.T) {
 		"DISTSTORE_CONFIG", "DISTSTORE_BIND", "DISTSTORE_HTTP_PORT", "DISTSTORE_MULTICAST_ADDR",
 		"DISTSTORE_MULTICAST_PORT", "DISTSTORE_MULTICAST_TIMEOUT", "DISTSTORE_INTERFACE",
 		"DISTSTORE_DATA_DIR", "DISTSTORE_MAX_VALUE_SIZE",
-		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_PPROF_ADDR", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
+		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_CACHE_MIN_READS", "DISTSTORE_ANSWER_FANOUT", "DISTSTORE_PPROF_ADDR", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
 	}, got)
 }
 

@@ -94,6 +94,8 @@ func run(c *cli.Context) error {
 		CacheTTL:         s.CacheTTL,
 		CacheMaxBytes:    s.CacheMaxBytes,
 		TombstoneTTL:     s.TombstoneTTL,
+		CacheMinReads:    s.CacheMinReads,
+		AnswerFanout:     s.AnswerFanout,
 		Logger:           log,
 	}, tr, st)
 	if err != nil {

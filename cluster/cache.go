@@ -156,8 +156,8 @@ func (c *cache) purgeExpired() int {
 	return n
 }
 
-// drain empties the cache and returns what it held that has not expired.
-func (c *cache) drain() map[string]store.Entry {
+// snapshot returns what the cache holds that has not expired.
+func (c *cache) snapshot() map[string]store.Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]store.Entry, c.lru.Len())
@@ -167,8 +167,16 @@ func (c *cache) drain() map[string]store.Entry {
 			out[k] = v.e
 		}
 	}
-	c.lru.Purge()
 	return out
+}
+
+// removeIf drops key's entry if it still has version v.
+func (c *cache) removeIf(key string, v store.Version) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.lru.Peek(key); ok && cur.e.Version == v {
+		c.lru.Remove(key)
+	}
 }
 
 // cacheStats is a snapshot of the cache's size and counters.

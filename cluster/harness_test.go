@@ -76,8 +76,8 @@ func newTestCluster(t testing.TB) *testCluster {
 		http:  &memHTTP{h: map[string]http.Handler{}},
 		nodes: map[netip.Addr]*testNode{},
 		cfg: cluster.Config{
-			HeartbeatInterval: 20 * time.Millisecond,
-			FailureTimeout:    200 * time.Millisecond,
+			HeartbeatInterval: 25 * time.Millisecond,
+			FailureTimeout:    400 * time.Millisecond,
 			MulticastTimeout:  5 * time.Second,
 			Logger:            slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		},
@@ -183,6 +183,14 @@ func (c *testCluster) waitAgreed() []netip.Addr {
 			c.mu.Unlock()
 			if mn == nil || !mn.Status().Synced {
 				return fmt.Errorf("master %s not synced", m)
+			}
+		}
+		// Every node has heard that the masters are synced.
+		for _, n := range nodes {
+			for _, ms := range n.Status().Members {
+				if ms.Master && !ms.Synced {
+					return fmt.Errorf("%s has not heard that master %s is synced", n.Addr(), ms.Addr)
+				}
 			}
 		}
 		masters = first.Masters

@@ -184,11 +184,16 @@ func (n *Node) purge() int {
 
 // promote moves the copies this node cached into its durable store: a new
 // master keeps what it has and fills the rest by sync.
+//
+// Each copy is stored durably before it leaves the cache, and a dump
+// includes the cache, so a partner syncing from this node meanwhile sees
+// every copy one way or the other.
 func (n *Node) promote() error {
-	for k, e := range n.cache.drain() {
+	for k, e := range n.cache.snapshot() {
 		if _, _, err := n.durable.Put(k, e); err != nil {
 			return fmt.Errorf("promote %q: %w", k, err)
 		}
+		n.cache.removeIf(k, e.Version)
 	}
 	return nil
 }

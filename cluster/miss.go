@@ -42,7 +42,13 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 		n.stats.Misses.Add(1)
 		return store.Entry{}, "", ErrNotFound
 	}
-	ch := n.flight.DoChan(key, func() (any, error) { return n.resolve(key) })
+	ch := n.flight.DoChan(key, func() (any, error) {
+		// A query for key that ended just now may have left a copy.
+		if e, ok := n.lookupLocal(key, false); ok {
+			return e, nil
+		}
+		return n.resolve(key)
+	})
 	select {
 	case <-ctx.Done():
 		return store.Entry{}, "", ctx.Err()
@@ -74,6 +80,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 
 	start := n.now()
 	local := n.tr.LocalAddr()
+	n.stats.Queries.Add(1)
 	n.send(mcast.Message{Kind: mcast.WhoHas, Key: key, Addr: n.self, Port: local.Port()})
 
 	deadline := time.NewTimer(n.cfg.MulticastTimeout)
@@ -170,6 +177,7 @@ func (n *Node) onAnswer(p mcast.Packet, m mcast.Message) {
 		n.stats.Refused.Add(1)
 		return
 	}
+	n.stats.Answers.Add(1)
 	n.mu.Lock()
 	q := n.queries[m.Key]
 	isMaster := n.pair.Has(m.Addr)

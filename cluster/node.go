@@ -104,6 +104,8 @@ type Stats struct {
 	Invalidated  atomic.Uint64 // cached copies dropped on an invalidation
 	Purged       atomic.Uint64 // expired entries and old tombstones removed
 	SyncNanos    atomic.Int64  // time spent in completed syncs
+	Queries      atomic.Uint64 // whohas this node sent
+	Answers      atomic.Uint64 // gotkey and nokey answers it received
 }
 
 // Metrics is a snapshot of a node's counters and sizes, for monitoring.
@@ -112,6 +114,7 @@ type Metrics struct {
 	Elections, Syncs              uint64
 	SyncSeconds                   float64 // total time of completed syncs
 	BadDatagrams, Refused         uint64
+	Queries, Answers              uint64 // whohas sent, answers received
 	Invalidated, Purged           uint64
 	Keys                          int   // keys held durably
 	StoreBytes                    int64 // size of the durable store, if it can tell
@@ -136,6 +139,8 @@ func (n *Node) Metrics() Metrics {
 		SyncSeconds:  time.Duration(n.stats.SyncNanos.Load()).Seconds(),
 		BadDatagrams: n.stats.BadDatagrams.Load(),
 		Refused:      n.stats.Refused.Load(),
+		Queries:      n.stats.Queries.Load(),
+		Answers:      n.stats.Answers.Load(),
 		Invalidated:  n.stats.Invalidated.Load(),
 		Purged:       n.stats.Purged.Load(),
 		Keys:         n.durable.Len(),

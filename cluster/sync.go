@@ -39,8 +39,9 @@ const (
 // ErrBadDump is returned when a dump stream is malformed or cut short.
 var ErrBadDump = errors.New("malformed dump")
 
-// WriteDump writes every entry this node holds durably to w; without
-// values when values is false.
+// WriteDump writes every entry this node holds to w, durably or in its
+// cache (the latter only while a new master moves them); without values
+// when values is false.
 func (n *Node) WriteDump(w io.Writer, values bool) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if _, err := fmt.Fprintf(bw, "%s\n", dumpMagic); err != nil {
@@ -52,28 +53,40 @@ func (n *Node) WriteDump(w io.Writer, values bool) error {
 		if !e.Deleted && !e.Live(now) {
 			return true // expired: nobody may read it any more
 		}
-		flags, value := 0, e.Value
-		if e.Deleted {
-			flags |= dumpDeleted
-		} else if !values {
-			flags, value = dumpNoValue, nil
-		}
-		if _, werr = fmt.Fprintf(bw, "%s %s %d %d %d\n", key, e.Version, flags, e.Expires, len(value)); werr != nil {
-			return false
-		}
-		if _, werr = bw.Write(value); werr != nil {
-			return false
-		}
-		werr = bw.WriteByte('\n')
+		werr = writeDumpEntry(bw, key, e, values)
 		return werr == nil
 	})
 	if werr != nil {
 		return werr
 	}
+	// Copies still in the cache: a new master is moving them into its
+	// durable store; a partner syncing meanwhile must not miss them.
+	for key, e := range n.cache.snapshot() {
+		if err := writeDumpEntry(bw, key, e, values); err != nil {
+			return err
+		}
+	}
 	if _, err := fmt.Fprintf(bw, "%s\n", dumpEnd); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// writeDumpEntry writes one entry in the dump format.
+func writeDumpEntry(bw *bufio.Writer, key string, e store.Entry, values bool) error {
+	flags, value := 0, e.Value
+	if e.Deleted {
+		flags, value = dumpDeleted, nil
+	} else if !values {
+		flags, value = dumpNoValue, nil
+	}
+	if _, err := fmt.Fprintf(bw, "%s %s %d %d %d\n", key, e.Version, flags, e.Expires, len(value)); err != nil {
+		return err
+	}
+	if _, err := bw.Write(value); err != nil {
+		return err
+	}
+	return bw.WriteByte('\n')
 }
 
 // dumpEntry is one entry read from a dump.

@@ -118,6 +118,8 @@ var (
 	descDropped = prometheus.NewDesc("diststore_multicast_datagrams_dropped_total",
 		"Datagrams dropped, by reason: the transport's (oversize, queue_full, read_error), malformed, refused (spoofed or reflecting).",
 		[]string{"reason"}, nil)
+	descQueries = prometheus.NewDesc("diststore_whohas_total",
+		"whohas queries this node sent, and the gotkey/nokey answers it received.", []string{"kind"}, nil)
 	descElections = prometheus.NewDesc("diststore_elections_total",
 		"Master pairs this node proposed.", nil, nil)
 	descSyncs = prometheus.NewDesc("diststore_syncs_total",
@@ -145,7 +147,7 @@ var (
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReads, descDatagrams, descDropped, descElections, descSyncs,
+	for _, d := range []*prometheus.Desc{descReads, descQueries, descDatagrams, descDropped, descElections, descSyncs,
 		descSyncSeconds, descKeys, descStoreBytes, descCached, descCacheBytes, descCacheDropped, descPurged,
 		descMembers, descMaster, descEpoch} {
 		ch <- d
@@ -170,6 +172,8 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descDropped, float64(m.BadDatagrams), "malformed")
 	counter(descDropped, float64(m.Refused), "refused")
+	counter(descQueries, float64(m.Queries), "sent")
+	counter(descQueries, float64(m.Answers), "answers_received")
 	counter(descElections, float64(m.Elections))
 	counter(descSyncs, float64(m.Syncs))
 	counter(descSyncSeconds, m.SyncSeconds)

@@ -1,0 +1,139 @@
+package cluster_test
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/diststore/diststore/cluster"
+)
+
+// simResult is one row of the simulation table.
+type simResult struct {
+	nodes          int
+	minReads       int
+	idlePerSec     float64 // datagrams sent per second by the whole cluster, idle
+	perRead        float64 // datagrams sent per read under the read load
+	answersPerMiss float64 // gotkey/nokey answers per whohas
+	localFraction  float64 // reads served from the reading node's own copy
+	copiesPerKey   float64 // cached copies per key, cluster-wide, after the load
+}
+
+// simulate runs nodes in one process on the fake network with the
+// default heartbeat interval, measures idle traffic, then sends reads of
+// keys drawn from a Zipf distribution to random nodes.
+func simulate(t *testing.T, nodes, minReads, keys, reads int) simResult {
+	c := newTestCluster(t)
+	c.cfg.HeartbeatInterval = cluster.DefaultHeartbeatInterval
+	c.cfg.FailureTimeout = cluster.DefaultFailureTimeout
+	c.cfg.CacheMinReads = minReads
+	all := c.startN(nodes)
+	res := simResult{nodes: nodes, minReads: minReads}
+
+	sent := func() uint64 {
+		var s uint64
+		for _, n := range all {
+			s += n.Metrics().Transport.Sent
+		}
+		return s
+	}
+	const idle = 3 * time.Second
+	before, start := sent(), time.Now()
+	time.Sleep(idle) // measuring traffic over a span of time: nothing to poll
+	res.idlePerSec = float64(sent()-before) / time.Since(start).Seconds()
+
+	for i := 0; i < keys; i++ {
+		_, err := all[i%nodes].Put(ctx(t), fmt.Sprintf("key-%04d", i), []byte("value"))
+		require.NoError(t, err)
+	}
+	var q0, a0, l0, r0 uint64
+	for _, n := range all {
+		m := n.Metrics()
+		q0, a0, l0, r0 = q0+m.Queries, a0+m.Answers, l0+m.LocalHits, r0+m.LocalHits+m.RemoteHits+m.Misses
+	}
+	rng := rand.New(rand.NewSource(int64(nodes)))
+	zipf := rand.NewZipf(rng, 1.1, 1, uint64(keys-1))
+	type read struct{ node, key int }
+	work := make(chan read, reads)
+	for i := 0; i < reads; i++ {
+		work <- read{rng.Intn(nodes), int(zipf.Uint64())}
+	}
+	close(work)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	before = sent()
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				if _, _, err := all[r.node].Get(ctx(t), fmt.Sprintf("key-%04d", r.key)); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	res.perRead = float64(sent()-before) / float64(reads)
+	assert.Zero(t, failed.Load(), "reads that failed")
+
+	var q, a, l, r uint64
+	cached := 0
+	for _, n := range all {
+		m := n.Metrics()
+		q, a, l, r = q+m.Queries, a+m.Answers, l+m.LocalHits, r+m.LocalHits+m.RemoteHits+m.Misses
+		cached += m.Cached
+	}
+	if q > q0 {
+		res.answersPerMiss = float64(a-a0) / float64(q-q0)
+	}
+	res.localFraction = float64(l-l0) / float64(r-r0)
+	res.copiesPerKey = float64(cached) / float64(keys)
+	return res
+}
+
+// TestSimulation shows how traffic and replication scale with the size of
+// the cluster. By default it runs 10 nodes and checks the bounds; with
+// DISTSTORE_SIM=full it runs 10, 30 and 100 nodes with both caching
+// policies and prints the table the README shows (make bench does).
+func TestSimulation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulation: skipped in -short mode")
+	}
+	sizes, policies := []int{10}, []int{1}
+	keys, reads := 500, 5000
+	if os.Getenv("DISTSTORE_SIM") == "full" {
+		sizes, policies = []int{10, 30, 100}, []int{1, 3}
+		reads = 20000
+	}
+	var rows []simResult
+	for _, n := range sizes {
+		for _, p := range policies {
+			t.Run(fmt.Sprintf("nodes=%d/min-reads=%d", n, p), func(t *testing.T) {
+				r := simulate(t, n, p, keys, reads)
+				rows = append(rows, r)
+				// Heartbeats only: about two datagrams per node per second
+				// (one every 500 ms, jittered), linear in the nodes.
+				assert.Less(t, r.idlePerSec, 3.0*float64(n), "idle datagrams per second")
+				assert.LessOrEqual(t, r.answersPerMiss, 4.0, "answers per whohas")
+				assert.Greater(t, r.localFraction, 0.3, "hot keys are read locally")
+			})
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n| nodes | copy after | idle datagrams/s (per node) | datagrams per read | answers per whohas | reads served locally | copies per key |\n")
+	fmt.Fprintf(&b, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %d | %d read(s) | %.0f (%.2f) | %.2f | %.2f | %.0f%% | %.1f |\n", r.nodes, r.minReads,
+			r.idlePerSec, r.idlePerSec/float64(r.nodes), r.perRead, r.answersPerMiss, 100*r.localFraction, r.copiesPerKey)
+	}
+	t.Log(b.String())
+}

@@ -66,7 +66,9 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 
 // resolve asks the cluster for key and fetches it from the first holder
 // that answers. It runs once per key at a time (singleflight) and is
-// bounded by the multicast timeout plus one fetch.
+// bounded by the multicast timeout plus one fetch. Datagrams get lost: it
+// asks again after a sixteenth and an eighth of the multicast timeout, and
+// after a quarter asks the synced masters directly over HTTP.
 func (n *Node) resolve(key string) (store.Entry, error) {
 	q := &query{holders: make(chan netip.Addr, 16), nokey: make(chan netip.Addr, 4)}
 	n.mu.Lock()
@@ -79,13 +81,29 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	}()
 
 	start := n.now()
-	local := n.tr.LocalAddr()
-	n.stats.Queries.Add(1)
-	n.send(mcast.Message{Kind: mcast.WhoHas, Key: key, Addr: n.self, Port: local.Port()})
+	whohas := mcast.Message{Kind: mcast.WhoHas, Key: key, Addr: n.self, Port: n.tr.LocalAddr().Port()}
+	ask := func() {
+		n.stats.Queries.Add(1)
+		n.send(whohas)
+	}
+	ask()
 
-	deadline := time.NewTimer(n.cfg.MulticastTimeout)
+	timeout := n.cfg.MulticastTimeout
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	retries := []time.Duration{timeout / 16, timeout / 8, timeout / 4} // after start; the last one asks over HTTP
+	retry := time.NewTimer(retries[0])
+	defer retry.Stop()
+	tries := 0
 	var grace <-chan time.Time
+	noKey := func() {
+		// A synced master holds every key written through the cluster.
+		// Give holders of keys stored with POST /local (which no master
+		// holds) as long again as the master took to answer.
+		if grace == nil {
+			grace = time.After(max(n.now().Sub(start), time.Millisecond))
+		}
+	}
 	for {
 		select {
 		case <-n.stop:
@@ -95,38 +113,78 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 		case <-grace:
 			return store.Entry{}, ErrNotFound
 		case <-q.nokey:
-			// A synced master holds every key written through the cluster.
-			// Give holders of keys stored with POST /local (which no master
-			// holds) as long again as the master took to answer.
-			if grace == nil {
-				wait := max(n.now().Sub(start), time.Millisecond)
-				grace = time.After(wait)
+			noKey()
+		case <-retry.C:
+			tries++
+			if tries < len(retries) {
+				ask()
+				retry.Reset(retries[tries] - n.now().Sub(start))
+				continue
+			}
+			e, found, authoritative := n.askMasters(key)
+			if found {
+				return n.accept(key, e)
+			}
+			if authoritative {
+				noKey()
 			}
 		case from := <-q.holders:
-			ctx, cancel := context.WithTimeout(context.Background(), n.peers.fetchTimeout)
+			ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
 			e, err := n.peers.fetch(ctx, from, n.cfg.HTTPPort, key)
 			cancel()
 			if err != nil {
 				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
 				continue // try the next holder, if one answers in time
 			}
-			if !n.isMaster() && !n.hot.read(key) {
-				n.clock.Observe(e.Version)
-				if !e.Live(n.nowMs()) {
-					return store.Entry{}, ErrNotFound
-				}
-				return e, nil // not read often enough here to keep a copy
-			}
-			held, err := n.keep(key, e)
-			if err != nil {
-				return store.Entry{}, err
-			}
-			if !held.Live(n.nowMs()) {
-				return store.Entry{}, ErrNotFound // deleted or expired meanwhile
-			}
-			return held, nil
+			return n.accept(key, e)
 		}
 	}
+}
+
+// askMasters asks the synced masters for key over HTTP, when multicast
+// brought no answer. found means a master returned the value;
+// authoritative that a synced master answered it does not hold the key.
+func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool) {
+	n.mu.Lock()
+	var masters []netip.Addr
+	for _, m := range n.pair.Masters {
+		if mem := n.members[m]; m != n.self && mem != nil && mem.synced {
+			masters = append(masters, m)
+		}
+	}
+	n.mu.Unlock()
+	for _, m := range masters {
+		ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
+		e, err := n.peers.fetch(ctx, m, n.cfg.HTTPPort, key)
+		cancel()
+		switch {
+		case err == nil:
+			return e, true, false
+		case errors.Is(err, ErrNotFound):
+			return store.Entry{}, false, true
+		}
+	}
+	return store.Entry{}, false, false
+}
+
+// accept serves an entry fetched from another node, keeping a copy if
+// this node is master or reads the key often enough.
+func (n *Node) accept(key string, e store.Entry) (store.Entry, error) {
+	n.clock.Observe(e.Version)
+	if !n.isMaster() && !n.hot.read(key) {
+		if !e.Live(n.nowMs()) {
+			return store.Entry{}, ErrNotFound
+		}
+		return e, nil // not read often enough here to keep a copy
+	}
+	held, err := n.keep(key, e)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	if !held.Live(n.nowMs()) {
+		return store.Entry{}, ErrNotFound // deleted or expired meanwhile
+	}
+	return held, nil
 }
 
 // onWhoHas answers a whohas: gotkey if this node holds the key, nokey if

@@ -324,7 +324,7 @@ type MemberStatus struct {
 	Addr   string `json:"addr"`
 	Keys   uint64 `json:"keys"`
 	Master bool   `json:"master"`
-	Synced bool   `json:"synced,omitempty"`
+	Synced bool   `json:"synced"`
 }
 
 // Status is the node's view of the cluster.

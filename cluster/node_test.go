@@ -352,3 +352,28 @@ func TestNode_CacheMinReads_KeepsOnlyHotKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, cluster.SourceLocal, src)
 }
+
+// TestNode_LossyMulticast_ReadsStillSucceed: with a fifth of datagrams
+// lost, misses ask again and then ask the masters over HTTP, so every read
+// of an acknowledged key finds it.
+func TestNode_LossyMulticast_ReadsStillSucceed(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.MulticastTimeout = time.Second
+	nodes := c.startN(5)
+	for i := 0; i < 100; i++ {
+		_, err := nodes[i%5].Put(ctx(t), fmt.Sprintf("k%03d", i), []byte("v"))
+		require.NoError(t, err)
+	}
+	others := c.nonMasters()
+	c.net.Seed(3)
+	c.net.SetLoss(0.2)
+	t.Cleanup(func() { c.net.SetLoss(0) })
+	failed := 0
+	for i := 0; i < 100; i++ {
+		n := others[i%len(others)]
+		if _, _, err := n.Get(ctx(t), fmt.Sprintf("k%03d", i)); err != nil {
+			failed++
+		}
+	}
+	assert.Zero(t, failed, "reads that failed with 20% of datagrams lost")
+}

@@ -153,7 +153,11 @@ func (c *peerClient) fetch(ctx context.Context, addr netip.Addr, port int, key s
 		return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, err)
 	}
 	defer drain(resp.Body)
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, ErrNotFound)
+	default:
 		return store.Entry{}, fmt.Errorf("fetch from %s: %s", addr, resp.Status)
 	}
 	value, err := io.ReadAll(io.LimitReader(resp.Body, c.maxValue+1))
@@ -198,6 +202,23 @@ func (c *peerClient) dump(ctx context.Context, addr netip.Addr, port int, values
 		return nil, fmt.Errorf("%s", resp.Status)
 	}
 	return resp.Body, nil
+}
+
+// probe checks that the node at addr answers GET /healthz.
+func (c *peerClient) probe(ctx context.Context, addr netip.Addr, port int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(addr, port, "/healthz"), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return nil
 }
 
 // digest reads the Digest of the node at addr (GET /digest).

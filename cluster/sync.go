@@ -404,7 +404,9 @@ func (n *Node) demote(pair election.Pair) error {
 			pushed++
 			v = h.e.Version
 		}
-		if v == h.e.Version && h.e.Live(now) {
+		// Only if it is still what this node holds: an invalidation may
+		// have dropped it meanwhile.
+		if cur, ok := n.durable.Get(h.key); ok && cur.Version == h.e.Version && v == h.e.Version && h.e.Live(now) {
 			n.cache.put(h.key, h.e)
 			kept++
 		}

@@ -107,8 +107,12 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 				return WriteResult{}, errs[i]
 			case ctx.Err() != nil:
 				return WriteResult{}, ctx.Err()
-			default:
+			case n.unreachable(ctx, m):
 				n.lostMaster(m, errs[i])
+			default:
+				// It answers now: the failure was this node's (a pause, a
+				// hiccup). Hear the cluster before trying again.
+				n.awaitPairAfter(ctx, pair)
 			}
 		}
 	}
@@ -148,8 +152,10 @@ func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condi
 			n.awaitPairAfter(ctx, pair)
 		case ctx.Err() != nil:
 			return store.Entry{}, netip.Addr{}, ctx.Err()
-		default:
+		case n.unreachable(ctx, m):
 			n.lostMaster(m, err)
+		default:
+			n.awaitPairAfter(ctx, pair)
 		}
 	}
 	return store.Entry{}, netip.Addr{}, fmt.Errorf("%w: no master could decide the condition", ErrNoMaster)
@@ -179,7 +185,22 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 		return store.Entry{}, fmt.Errorf("store %q: %w", key, err)
 	}
 	n.cache.remove(key)
+	if !n.isMaster() {
+		// Taken for a writer whose view is as old as this node's: check it
+		// against the masters, as everything a non-master holds durably.
+		n.kickSync()
+	}
 	return held, nil
+}
+
+// unreachable checks, after a failed request, whether master m is really
+// gone: it must not answer GET /healthz within a second. A node that was
+// itself paused sees its requests time out while the others are fine; it
+// must not replace a live master on that evidence.
+func (n *Node) unreachable(ctx context.Context, m netip.Addr) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return n.peers.probe(ctx, m, n.cfg.HTTPPort) != nil
 }
 
 // invalidate tells the other nodes that key now has e's version, so they

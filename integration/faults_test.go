@@ -1,0 +1,638 @@
+package integration
+
+// Fault injection under load, checked with the history checker of
+// checker_test.go: SIGKILL and SIGSTOP of masters, a restart of every node,
+// lossy multicast and a partitioned master (iptables in the test's private
+// network namespace).
+//
+// Every test logs one "CHECK" line (ops acked/failed/unknown, keys checked,
+// lost, stale, timings) and, where it measures them, "FIGURE" lines.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// pollInterval is how often the fault tests poll for a condition they time.
+const pollInterval = 25 * time.Millisecond
+
+// waitNewPair polls until every node of survivors is ready, lists the
+// others, and all name the same two masters, none of them in gone. It
+// returns the pair and how long that took.
+func waitNewPair(t *testing.T, c *cluster, survivors []*node, gone []string, timeout time.Duration) ([]string, time.Duration) {
+	t.Helper()
+	var ms []string
+	took, err := poll(timeout, pollInterval, func() error {
+		c.requireAlive(t)
+		var err error
+		ms, err = converged(survivors)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if slices.Contains(gone, m) {
+				return fmt.Errorf("survivors still name %s among the masters %v", m, ms)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("no new master pair within %s: %v", timeout, err)
+	}
+	return ms, took
+}
+
+// waitDigests polls until the masters' /digest are equal with at least
+// minEntries entries, and returns the digest and how long that took.
+func waitDigests(t *testing.T, c *cluster, masters []string, minEntries int, timeout time.Duration) (digest, time.Duration) {
+	t.Helper()
+	var d digest
+	took, err := poll(timeout, pollInterval, func() error {
+		var err error
+		d, err = digestsEqual(c, masters, minEntries)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("masters %v: digests not equal within %s: %v", masters, timeout, err)
+	}
+	return d, took
+}
+
+// settle stops the load, waits for the running nodes to converge and the
+// masters' digests to agree, and runs the checker over every running node.
+func settle(t *testing.T, c *cluster, g *loadGen) ([]string, *checkResult) {
+	t.Helper()
+	g.stop()
+	a, f, u := g.h.counts()
+	t.Logf("load stopped: %d writes (acked %d, failed %d, unknown %d); by phase: %s", a+f+u, a, f, u, g.h.opsByTag())
+	if f+u > 0 {
+		t.Logf("failed/unknown writes by reason: %s", g.h.errorKinds(8))
+	}
+	start := time.Now()
+	alive := c.running()
+	masters := c.waitConverged(t, joinTimeout, alive...)
+	d, _ := waitDigests(t, c, masters, 0, failoverTimeout)
+	t.Logf("converged on masters %v, digests equal (%d entries, %.12s…) %s after the load stopped",
+		masters, d.Entries, d.SHA256, time.Since(start).Round(time.Millisecond))
+	for _, n := range alive {
+		if _, err := fstatus(n); err != nil {
+			t.Errorf("/status: %v", err)
+		}
+	}
+	res := requireCheck(t, c, g, masters, alive)
+	return masters, res
+}
+
+// logLines returns the lines of n's log that contain any of subs, for
+// evidence in the test's output.
+func logLines(n *node, subs ...string) string {
+	b, err := os.ReadFile(n.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, s := range subs {
+			if strings.Contains(line, s) {
+				out = append(out, "  "+line)
+				break
+			}
+		}
+	}
+	if len(out) > 30 {
+		out = append(out[:10], append([]string{"  ..."}, out[len(out)-20:]...)...)
+	}
+	return strings.Join(out, "\n")
+}
+
+// sleepLogged sleeps d while the load runs.
+func sleepLogged(d time.Duration) { time.Sleep(d) }
+
+// ---- 1. SIGKILL one master, then the other ----
+
+func TestFault_KillMasterThenOtherMaster(t *testing.T) {
+	c := startCluster(t, 6, faultArgs())
+	masters := c.waitConverged(t, joinTimeout, c.nodes...)
+	g := newLoad(t, c, "kill2")
+	preload(t, c, g, 1000, 32)
+	g.run()
+	sleepLogged(3 * time.Second)
+
+	a, b := c.byAddr(t, masters[0]), c.byAddr(t, masters[1])
+	before := time.Now()
+	steady := g.h.rate(before.Add(-3*time.Second), before)
+
+	// First kill.
+	g.setTag("after-kill-A")
+	a.kill(t)
+	killA := time.Now()
+	p1, agree1 := waitNewPair(t, c, c.running(), []string{a.addr}, failoverTimeout)
+	assert.Contains(t, p1, b.addr, "the surviving master stays master")
+	t.Logf("FIGURE kill %s: survivors agreed on %v after %s", a.addr, p1, agree1.Round(time.Millisecond))
+	// Resync: wait (under load) for both masters to say they are synced,
+	// then pause the clients and compare digests.
+	syncTook, err := poll(failoverTimeout, pollInterval, func() error { return pairSynced(c, p1) })
+	require.NoError(t, err, "new pair %v not synced", p1)
+	g.pause()
+	d, took := waitDigests(t, c, p1, 1000, failoverTimeout)
+	g.resume()
+	t.Logf("FIGURE kill %s: new pair synced %s after the kill; digests equal (%d entries) %s after the load paused",
+		a.addr, (agree1 + syncTook).Round(time.Millisecond), d.Entries, took.Round(time.Millisecond))
+	window := g.h.rate(killA, killA.Add(agree1+syncTook))
+	sleepLogged(2 * time.Second)
+
+	// Second kill: the other original master.
+	g.setTag("after-kill-B")
+	b.kill(t)
+	killB := time.Now()
+	p2, agree2 := waitNewPair(t, c, c.running(), []string{a.addr, b.addr}, failoverTimeout)
+	t.Logf("FIGURE kill %s: survivors agreed on %v after %s", b.addr, p2, agree2.Round(time.Millisecond))
+	syncTook, err = poll(failoverTimeout, pollInterval, func() error { return pairSynced(c, p2) })
+	require.NoError(t, err, "new pair %v not synced", p2)
+	g.pause()
+	d, took = waitDigests(t, c, p2, 1000, failoverTimeout)
+	g.resume()
+	t.Logf("FIGURE kill %s: new pair synced %s after the kill; digests equal (%d entries) %s after the load paused",
+		b.addr, (agree2 + syncTook).Round(time.Millisecond), d.Entries, took.Round(time.Millisecond))
+	window2 := g.h.rate(killB, killB.Add(agree2+syncTook))
+	sleepLogged(2 * time.Second)
+
+	// Heal: both killed masters come back on their data directories.
+	g.setTag("healed")
+	a.start(t)
+	b.start(t)
+	c.waitConverged(t, joinTimeout, c.nodes...)
+	sleepLogged(2 * time.Second)
+	t.Logf("FIGURE acked writes/s: steady %.0f; failover windows (kill → new pair synced) %.0f (%.2f×) and %.0f (%.2f×)",
+		steady, window, window/steady, window2, window2/steady)
+	settle(t, c, g)
+}
+
+// pairSynced checks once that both masters say they are masters and synced.
+func pairSynced(c *cluster, pair []string) error {
+	for _, m := range pair {
+		st, err := fstatus(c.byAddr(c.t, m))
+		if err != nil {
+			return err
+		}
+		if !st.IsMaster || !st.Synced {
+			return fmt.Errorf("master %s: %v", m, st)
+		}
+	}
+	return nil
+}
+
+// ---- 2. SIGSTOP a master for longer than the failure timeout ----
+
+func TestFault_StopMasterLongerThanFailureTimeout(t *testing.T) {
+	c := startCluster(t, 6, faultArgs())
+	masters := c.waitConverged(t, joinTimeout, c.nodes...)
+	g := newLoad(t, c, "stop")
+	g.run()
+	sleepLogged(2 * time.Second)
+
+	old := c.byAddr(t, masters[0])
+	old.signal(t, syscall.SIGSTOP)
+	t.Cleanup(func() {
+		if old.alive() {
+			_ = syscall.Kill(old.pid(), syscall.SIGCONT)
+		}
+	})
+	stopped := time.Now()
+	g.setTag("stopped")
+	t.Logf("SIGSTOP master %s (pid %d)", old.addr, old.pid())
+	var survivors []*node
+	for _, n := range c.nodes {
+		if n != old {
+			survivors = append(survivors, n)
+		}
+	}
+	pair, agree := waitNewPair(t, c, survivors, []string{old.addr}, failoverTimeout)
+	t.Logf("FIGURE SIGSTOP %s: the others agreed on %v after %s", old.addr, pair, agree.Round(time.Millisecond))
+	time.Sleep(time.Until(stopped.Add(6 * time.Second)))
+
+	old.signal(t, syscall.SIGCONT)
+	resumed := time.Now()
+	g.setTag("resumed")
+	t.Logf("SIGCONT %s after %s", old.addr, resumed.Sub(stopped).Round(time.Millisecond))
+
+	// A write through the old master at once, before it may have heard
+	// of the new pair: if it is acknowledged, the current masters hold it.
+	w1 := g.write(old, "via-old-master-at-once")
+	t.Logf("write through %s right after SIGCONT: %v", old.addr, w1)
+	checkOnMasters(t, c, w1, pair)
+
+	// It learns it was replaced.
+	var st *fullStatus
+	learn, err := poll(5*time.Second, pollInterval, func() error {
+		var err error
+		st, err = fstatus(old)
+		if err != nil {
+			return err
+		}
+		if st.IsMaster || !slices.Equal(sortedAddrs(st.Masters), pair) {
+			return fmt.Errorf("old master: %v", st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("old master %s did not learn it was replaced within 5s of SIGCONT: %v", old.addr, err)
+	} else {
+		t.Logf("FIGURE old master %s: is_master false, masters %v, %s after SIGCONT", old.addr, st.Masters, learn.Round(time.Millisecond))
+	}
+
+	// A write through it now lands on the current masters.
+	w2 := g.write(old, "via-old-master-later")
+	t.Logf("write through %s after it stepped down: %v", old.addr, w2)
+	if assert.Equal(t, acked, w2.out, "write through the old master after it stepped down: %v", w2) {
+		checkOnMasters(t, c, w2, pair)
+	}
+	sleepLogged(2 * time.Second)
+	ms, _ := settle(t, c, g)
+	assert.Equal(t, pair, ms, "masters after the old master came back")
+}
+
+// checkOnMasters checks that an acknowledged write o names the given masters
+// and that each holds it (or a newer version) at once; if not, it reports
+// the failure and whether it arrived within 3 s.
+func checkOnMasters(t *testing.T, c *cluster, o *writeOp, pair []string) {
+	t.Helper()
+	if o.out != acked {
+		return
+	}
+	named := sortedAddrs(strings.Split(o.masters, ","))
+	assert.Equal(t, pair, named, "X-Diststore-Masters of %v", o)
+	// The 2xx promise: every master it names holds it; and the current
+	// masters (pair) hold it.
+	check := slices.Clone(pair)
+	for _, m := range named {
+		if !slices.Contains(check, m) {
+			check = append(check, m)
+		}
+	}
+	for _, m := range check {
+		mn := c.byAddr(t, m)
+		holds := func() error {
+			ob := observe(mn, o.key, true)
+			if ob.code != 200 || ob.ver.cmp(o.ver) < 0 {
+				return fmt.Errorf("master %s /getlocal/%s: code %d version %s (err %v)", m, o.key, ob.code, ob.ver, ob.err)
+			}
+			return nil
+		}
+		if err := holds(); err != nil {
+			late, lerr := poll(3*time.Second, pollInterval, holds)
+			t.Errorf("acknowledged write %v is not on master %s (named by it: %t, expected current: %t) when acknowledged: %v; arrived later: %t (%s)",
+				o, m, slices.Contains(named, m), slices.Contains(pair, m), err, lerr == nil, late.Round(time.Millisecond))
+		}
+	}
+}
+
+// ---- 3. Restart every node at once ----
+
+func TestFault_RestartAllNodes(t *testing.T) {
+	c := startCluster(t, 5, faultArgs())
+	c.waitConverged(t, joinTimeout, c.nodes...)
+	g := newLoad(t, c, "all")
+	g.run()
+	sleepLogged(3 * time.Second)
+
+	g.setTag("all-down")
+	for _, n := range c.nodes {
+		n.kill(t)
+	}
+	down := time.Now()
+	t.Logf("SIGKILL all %d nodes", len(c.nodes))
+	time.Sleep(500 * time.Millisecond)
+	g.setTag("restarted")
+	for _, n := range c.nodes {
+		n.start(t)
+	}
+	start := time.Now()
+	masters := c.waitConverged(t, joinTimeout, c.nodes...)
+	t.Logf("FIGURE restart of all: ready and agreed on %v %s after the start (%s after the kill)",
+		masters, time.Since(start).Round(time.Millisecond), time.Since(down).Round(time.Millisecond))
+	sleepLogged(3 * time.Second)
+	settle(t, c, g)
+}
+
+// ---- iptables ----
+
+// iptables runs iptables -w with args in the test's namespace.
+func iptables(args ...string) error {
+	out, err := exec.Command("iptables", append([]string{"-w"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// requireIptables skips the test if iptables is missing or does not work.
+func requireIptables(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skipf("skipping: iptables not found in PATH (%v); this test needs it to drop packets in the namespace", err)
+	}
+	if err := iptables("-S", "INPUT"); err != nil {
+		t.Skipf("skipping: iptables does not work in the test namespace: %v", err)
+	}
+}
+
+// addRule appends rule to INPUT and deletes it at cleanup; the returned
+// function deletes it sooner (and is idempotent).
+func addRule(t *testing.T, rule ...string) (remove func() error) {
+	t.Helper()
+	if err := iptables(append([]string{"-A", "INPUT"}, rule...)...); err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	remove = func() error {
+		if removed {
+			return nil
+		}
+		removed = true
+		return iptables(append([]string{"-D", "INPUT"}, rule...)...)
+	}
+	t.Cleanup(func() {
+		if err := remove(); err != nil {
+			t.Errorf("removing rule: %v", err)
+		}
+	})
+	return remove
+}
+
+// inputCounters is `iptables -L INPUT -v -n -x`, for the log.
+func inputCounters() string {
+	out, err := exec.Command("iptables", "-w", "-L", "INPUT", "-v", "-n", "-x").CombinedOutput()
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// ---- 4. Lossy multicast ----
+
+func TestFault_LossyMulticast(t *testing.T) {
+	requireIptables(t)
+	c := startCluster(t, 5, faultArgs())
+	c.waitConverged(t, joinTimeout, c.nodes...)
+	g := newLoad(t, c, "lossy")
+	g.reads = 0.5
+	preload(t, c, g, 200, 8)
+
+	remove := addRule(t, "-p", "udp", "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP")
+	t.Logf("dropping 20%% of UDP datagrams (iptables INPUT)")
+	before := udpStats()
+	g.setTag("lossy")
+	g.run()
+	sleepLogged(15 * time.Second)
+	g.stop()
+	a, f, u := g.h.counts()
+	rs := &g.h.reads
+	rOK, r404, rFalse, rFail, rUnk := rs.ok.Load(), rs.notFound.Load(), rs.falseNotFound.Load(), rs.failed.Load(), rs.unknown.Load()
+	t.Logf("iptables during the loss:\n%s", inputCounters())
+	t.Logf("%s before, %s after", before, udpStats())
+	require.NoError(t, remove())
+
+	writes := g.h.opsTagged("lossy")
+	wAcked := 0
+	for _, o := range writes {
+		if o.out == acked {
+			wAcked++
+		}
+	}
+	reads := rOK + r404 + rFail + rUnk
+	readOK := rOK + (r404 - rFalse) // a 404 is right for a key never acknowledged
+	wRatio := float64(wAcked) / float64(max(1, len(writes)))
+	rRatio := float64(readOK) / float64(max(1, reads))
+	t.Logf("FIGURE lossy multicast: writes acked %d of %d (%.2f%%); reads right %d of %d (%.2f%%): 200 %d, 404 %d (after an ack %d), failed %d, unknown %d; totals acked %d failed %d unknown %d",
+		wAcked, len(writes), 100*wRatio, readOK, reads, 100*rRatio, rOK, r404, rFalse, rFail, rUnk, a, f, u)
+	if f+u > 0 {
+		t.Logf("failed/unknown writes by reason: %s", g.h.errorKinds(8))
+	}
+	assert.GreaterOrEqual(t, wRatio, 0.95, "share of writes acknowledged with 20%% multicast loss")
+	assert.GreaterOrEqual(t, rRatio, 0.95, "share of reads answered right with 20%% multicast loss")
+
+	settle(t, c, g)
+}
+
+// opsTagged returns the writes started under tag.
+func (h *history) opsTagged(tag string) []*writeOp {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*writeOp
+	for _, o := range h.ops {
+		if o.tag == tag {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// ---- 5. Partition one master from the rest ----
+
+func TestFault_PartitionMaster(t *testing.T) {
+	requireIptables(t)
+	c := startCluster(t, 6, faultArgs())
+	masters := c.waitConverged(t, joinTimeout, c.nodes...)
+	g := newLoad(t, c, "part")
+	g.run()
+	sleepLogged(2 * time.Second)
+
+	iso := c.byAddr(t, masters[0])
+	var majority []*node
+	for _, n := range c.nodes {
+		if n != iso {
+			majority = append(majority, n)
+		}
+	}
+	// Everything to iso from elsewhere, and everything from iso to
+	// elsewhere, is dropped. Clients reach each node from that node's own
+	// address, so a client beside iso still reaches it.
+	rm1 := addRule(t, "-s", iso.addr, "!", "-d", iso.addr, "-j", "DROP")
+	rm2 := addRule(t, "-d", iso.addr, "!", "-s", iso.addr, "-j", "DROP")
+	cut := time.Now()
+	g.setTag("partition")
+	t.Logf("partitioned master %s from the other %d nodes", iso.addr, len(majority))
+
+	logSides := func(when string) {
+		var parts []string
+		for _, n := range []*node{iso, majority[0]} {
+			if st, err := fstatus(n); err != nil {
+				parts = append(parts, err.Error())
+			} else {
+				parts = append(parts, st.String())
+			}
+		}
+		t.Logf("%s: isolated %s | majority %s", when, parts[0], parts[1])
+	}
+	var majorityPair []string
+	for _, at := range []time.Duration{time.Second, 4 * time.Second, 7500 * time.Millisecond} {
+		time.Sleep(time.Until(cut.Add(at)))
+		logSides(fmt.Sprintf("partition +%s", at))
+		if at == 4*time.Second {
+			if ms, err := converged(majority); err == nil {
+				majorityPair = ms
+			}
+		}
+	}
+	time.Sleep(time.Until(cut.Add(8 * time.Second)))
+	require.NoError(t, rm1())
+	require.NoError(t, rm2())
+	healed := time.Now()
+	g.setTag("healed")
+	t.Logf("healed after %s; the majority had agreed on %v", healed.Sub(cut).Round(time.Millisecond), majorityPair)
+
+	all := c.waitConverged(t, joinTimeout, c.nodes...)
+	t.Logf("FIGURE partition: all %d nodes agree on %v %s after healing", len(c.nodes), all, time.Since(healed).Round(time.Millisecond))
+	logSides("after healing")
+	t.Logf("isolated %s log:\n%s", iso.addr, logLines(iso, "masters changed", "member", "not a master", "synced", "elected"))
+	sleepLogged(3 * time.Second)
+	masters, res := settle(t, c, g)
+
+	// The isolated side's acknowledgments are real ones: report them and
+	// check each separately.
+	var minority []*writeOp
+	for _, o := range g.h.opsTagged("partition") {
+		if o.via == iso.addr {
+			minority = append(minority, o)
+		}
+	}
+	var mAcked, mLost, mSuperseded int
+	var lostSamples []string
+	claims := map[string]int{}
+	for _, o := range minority {
+		if o.out != acked {
+			continue
+		}
+		mAcked++
+		claims[o.masters]++
+		for _, m := range masters {
+			ob := observe(c.byAddr(t, m), o.key, true)
+			if ob.code != 200 || ob.ver.cmp(o.ver) < 0 {
+				mLost++
+				if len(lostSamples) < 10 {
+					lostSamples = append(lostSamples, fmt.Sprintf("%v: master %s has code %d version %s", o, m, ob.code, ob.ver))
+				}
+				break
+			}
+			if ob.ver.cmp(o.ver) > 0 {
+				mSuperseded++
+				break
+			}
+		}
+	}
+	t.Logf("FIGURE partition: writes through the isolated %s during the partition: %d, acked %d (claimed masters: %v), lost after healing %d, superseded by newer writes %d; %s",
+		iso.addr, len(minority), mAcked, claims, mLost, mSuperseded, res.summary())
+	if mLost > 0 {
+		t.Errorf("%d writes acknowledged by the isolated side were lost after healing:\n  %s", mLost, strings.Join(lostSamples, "\n  "))
+	}
+}
+
+// ---- figures: failover with 10k and 100k keys ----
+
+func TestFault_FailoverFigures(t *testing.T) {
+	failoverFigures(t, 10000, nil)
+}
+
+// TestFault_FailoverFigures100k preloads 100k keys. To keep it within about
+// a minute, the checker reads every key from the masters' /getlocal but
+// reads on every node with /get only the keys written under load and one
+// preloaded key in 20.
+func TestFault_FailoverFigures100k(t *testing.T) {
+	if os.Getenv("DISTSTORE_TEST_100K") != "1" {
+		t.Skip("skipping: takes about 70s (over the minute a fault test may take); set DISTSTORE_TEST_100K=1 to run it")
+	}
+	failoverFigures(t, 100000, func(key string) bool {
+		i := strings.LastIndex(key, "-pre-")
+		if i < 0 {
+			return true
+		}
+		var n int
+		_, err := fmt.Sscanf(key[i+len("-pre-"):], "%d", &n)
+		return err != nil || n%20 == 0
+	})
+}
+
+// failoverFigures preloads nkeys keys (32 clients), runs the load, kills a
+// master, and records: time to a new pair, time until two full copies
+// exist again, acked writes/s in the failover window vs steady state.
+func failoverFigures(t *testing.T, nkeys int, getKey func(string) bool) {
+	c := startCluster(t, 6, faultArgs())
+	masters := c.waitConverged(t, joinTimeout, c.nodes...)
+	g := newLoad(t, c, "fig")
+	g.getKey = getKey
+	preload(t, c, g, nkeys, 32)
+	g.run()
+	sleepLogged(3 * time.Second)
+
+	dead := c.byAddr(t, masters[0])
+	g.setTag("failover")
+	dead.kill(t)
+	killed := time.Now()
+	steadyFrom := killed.Add(-3 * time.Second)
+	pair, agree := waitNewPair(t, c, c.running(), []string{dead.addr}, failoverTimeout)
+	syncTook, err := poll(2*failoverTimeout, pollInterval, func() error {
+		if err := pairSynced(c, pair); err != nil {
+			return err
+		}
+		for _, m := range pair {
+			st, err := fstatus(c.byAddr(t, m))
+			if err != nil {
+				return err
+			}
+			if st.Keys < nkeys {
+				return fmt.Errorf("master %s holds %d keys", m, st.Keys)
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err, "new pair %v not synced with %d keys", pair, nkeys)
+	synced := killed.Add(agree + syncTook)
+	sleepLogged(2 * time.Second)
+	g.setTag("after")
+	g.stop()
+	stopped := time.Now()
+	// The expected entry count: every key with an acknowledged write, at
+	// least; at most every key written.
+	minEntries, maxEntries := g.h.keyBounds()
+	d, took := waitDigests(t, c, pair, minEntries, failoverTimeout)
+	if d.Entries > maxEntries {
+		t.Errorf("masters hold %d entries, more than the %d keys ever written", d.Entries, maxEntries)
+	}
+	steady := g.h.rate(steadyFrom, killed)
+	window := g.h.rate(killed, synced)
+	after := g.h.rate(synced, stopped)
+	t.Logf("FIGURE failover with %d keys: kill → survivors agree on %v: %s; → both masters synced (/status) with ≥%d keys: %s; digests equal (%d entries, want %d..%d) %s after the load stopped (%s after the kill)",
+		nkeys, pair, agree.Round(time.Millisecond), nkeys, (agree + syncTook).Round(time.Millisecond),
+		d.Entries, minEntries, maxEntries, took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	t.Logf("FIGURE acked writes/s with %d keys: steady (3s before the kill) %.0f; failover window (kill → synced, %s) %.0f (%.2f×); after the sync %.0f (%.2f×)",
+		nkeys, steady, (agree + syncTook).Round(time.Millisecond), window, window/steady, after, after/steady)
+	t.Logf("FIGURE acked writes/s per 500ms around the kill: %s", g.h.timeline(killed.Add(-2*time.Second), stopped, 500*time.Millisecond, killed))
+	for _, m := range pair {
+		t.Logf("node %s log, sync:\n%s", m, logLines(c.byAddr(t, m), "synced", "holds every key", "masters changed", "sync"))
+	}
+	settle(t, c, g)
+}
+
+// keyBounds returns how many keys have an acknowledged write, and how many
+// were written at all.
+func (h *history) keyBounds() (ackedKeys, allKeys int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := map[string]bool{}
+	for _, o := range h.ops {
+		if o.out == acked {
+			seen[o.key] = true
+		}
+	}
+	return len(seen), len(h.keys)
+}

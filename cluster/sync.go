@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/diststore/diststore/election"
@@ -299,20 +301,53 @@ func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
 	}
 	defer cancel()
 	defer body.Close()
+
+	// Writers share fsyncs (the store commits what queues up together), so
+	// the entries go to the store from several goroutines at once.
+	entries := make(chan dumpEntry, 4*syncWriters)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // guards firstErr
+		firstErr error
+		done     atomic.Int64
+	)
+	for range syncWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range entries {
+				_, ok, err := n.durable.Put(d.key, d.entry)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("store %q: %w", d.key, err)
+					}
+					mu.Unlock()
+					cancel() // stop reading the dump
+					continue
+				}
+				if ok {
+					done.Add(1)
+				}
+			}
+		}()
+	}
 	err = readDump(body, n.cfg.MaxValueSize, func(d dumpEntry) error {
 		read++
 		n.clock.Observe(d.entry.Version)
-		_, ok, err := n.durable.Put(d.key, d.entry)
-		if err != nil {
-			return fmt.Errorf("store %q: %w", d.key, err)
-		}
-		if ok {
-			applied++
-		}
+		entries <- d
 		return nil
 	})
-	return read, applied, err
+	close(entries)
+	wg.Wait()
+	if firstErr != nil {
+		err = firstErr
+	}
+	return read, int(done.Load()), err
 }
+
+// syncWriters is how many goroutines apply a dump to the store.
+const syncWriters = 32
 
 // pushToMasters writes e to every master of pair, as a writer forwards.
 func (n *Node) pushToMasters(pair election.Pair, key string, e store.Entry) error {

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/diststore/diststore/internal/nodecfg"
 	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -30,8 +29,6 @@ const (
 	keyBind       = "bind"
 	keyHTTPPort   = "http_port"
 	configSection = "diststored"
-	// maxConfigSize bounds how much of a config file is read.
-	maxConfigSize = 1 << 20
 )
 
 // defaultConfigPaths returns the files diststored reads its configuration
@@ -102,7 +99,7 @@ func parseNode(text string) (*url.URL, error) {
 	port := u.Port()
 	if port == "" {
 		port = strconv.Itoa(defaultHTTPPort)
-	} else if _, err := parsePort(port); err != nil {
+	} else if _, err := nodecfg.ParsePort(port); err != nil {
 		return nil, err
 	}
 	return &url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(u.Hostname(), port)}, nil
@@ -131,53 +128,15 @@ func (f nodeFinder) local() (*url.URL, error) {
 		portText, portFrom = v, envHTTPPort
 	}
 
-	port, err := parsePort(portText)
+	port, err := nodecfg.ParsePort(portText)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", portFrom, quote(portText), err)
 	}
-	addr, err := resolveBind(bind, f.expand)
+	addr, err := nodecfg.ResolveBind(bind, f.expand)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", bindFrom, quote(bind), err)
 	}
 	return &url.URL{Scheme: "http", Host: netip.AddrPortFrom(addr, uint16(port)).String()}, nil
-}
-
-// resolveBind turns a bind setting, an IP address or a go-sockaddr
-// template, into one address. A template's output may be a prefix such as
-// 192.0.2.7/24, whose address is taken.
-func resolveBind(text string, expand func(string) (string, error)) (netip.Addr, error) {
-	out := text
-	if _, err := netip.ParseAddr(text); err != nil {
-		if out, err = expand(text); err != nil {
-			return netip.Addr{}, fmt.Errorf("not an IP address nor a valid go-sockaddr template: %w", err)
-		}
-	}
-	fields := strings.Fields(out)
-	switch len(fields) {
-	case 0:
-		return netip.Addr{}, errors.New("resolved to no address")
-	case 1:
-	default:
-		return netip.Addr{}, fmt.Errorf("resolved to %d addresses (%s)", len(fields), strings.Join(fields, " "))
-	}
-	addr, err := netip.ParseAddr(fields[0])
-	if err != nil {
-		p, perr := netip.ParsePrefix(fields[0])
-		if perr != nil {
-			return netip.Addr{}, fmt.Errorf("resolved to %q, which is not an IP address", fields[0])
-		}
-		addr = p.Addr()
-	}
-	return addr.Unmap().WithZone(""), nil
-}
-
-// parsePort parses a TCP port, 1–65535.
-func parsePort(text string) (int, error) {
-	p, err := strconv.Atoi(text)
-	if err != nil || p < 1 || p > 65535 {
-		return 0, errors.New("not a port number (1-65535)")
-	}
-	return p, nil
 }
 
 // quote quotes a setting for a message; a template, which may hold double
@@ -201,14 +160,14 @@ type configFile struct {
 // an error rather than skipped: the node would then be guessed wrong.
 func (f nodeFinder) config() (configFile, error) {
 	if p, ok := f.lookupEnv(envConfig); ok && p != "" {
-		data, err := readConfig(p)
+		data, err := nodecfg.ReadFile(p)
 		if err != nil {
 			return configFile{}, fmt.Errorf("%s: %w", envConfig, err)
 		}
 		return parseConfig(p, data), nil
 	}
 	for _, p := range f.configPaths {
-		data, err := readConfig(p)
+		data, err := nodecfg.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -218,24 +177,6 @@ func (f nodeFinder) config() (configFile, error) {
 		return parseConfig(p, data), nil
 	}
 	return configFile{}, nil
-}
-
-// readConfig returns the contents of the file at path, at most
-// maxConfigSize bytes.
-func readConfig(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
-	}
-	if len(data) > maxConfigSize {
-		return nil, fmt.Errorf("config file %s: larger than %d bytes", path, maxConfigSize)
-	}
-	return data, nil
 }
 
 // parseConfig returns the keys of section [diststored] of the INI text

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/diststore/diststore/internal/nodecfg"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,7 +85,6 @@ func TestNodeFinder_Find(t *testing.T) {
 		{name: "bind template from the file", paths: []string{writeConfig(t, "[diststored]\nbind = {{ GetInterfaceIP \"eth7\" }}\n")}, expand: fixedExpand("127.0.5.1"), want: "http://127.0.5.1:8181"},
 		{name: "default template", paths: []string{missing}, expand: fixedExpand("127.0.6.1\n"), want: "http://127.0.6.1:8181"},
 		{name: "template answering a prefix", expand: fixedExpand("127.0.6.2/8"), want: "http://127.0.6.2:8181"},
-		{name: "IPv6 bind", env: map[string]string{envBind: "::1"}, want: "http://[::1]:8181"},
 		{name: "real template on loopback", env: map[string]string{envBind: `{{ GetAllInterfaces | include "flags" "loopback" | include "type" "IPv4" | attr "address" }}`}, expand: template.Parse, want: "http://127.0.0.1:8181"},
 	}
 	for _, tt := range tests {
@@ -123,9 +123,11 @@ func TestNodeFinder_Errors(t *testing.T) {
 		{name: "template fails", expand: func(string) (string, error) { return "", errors.New("unable to parse") },
 			err: `finding the local node: default bind '{{ GetPrivateIP }}': not an IP address nor a valid go-sockaddr template: unable to parse; name a node with --node or DISTSTORE_NODE`},
 		{name: "template resolves to nothing", expand: fixedExpand(""),
-			err: `finding the local node: default bind '{{ GetPrivateIP }}': resolved to no address; name a node with --node or DISTSTORE_NODE`},
+			err: `finding the local node: default bind '{{ GetPrivateIP }}': resolved to no address; give an address or a template such as ` + nodecfg.BindHint + `; name a node with --node or DISTSTORE_NODE`},
 		{name: "template resolves to two", env: map[string]string{envBind: "{{ GetAllInterfaces }}"}, expand: fixedExpand("10.0.0.1 10.0.0.2"),
-			err: `finding the local node: DISTSTORE_BIND '{{ GetAllInterfaces }}': resolved to 2 addresses (10.0.0.1 10.0.0.2); name a node with --node or DISTSTORE_NODE`},
+			err: `finding the local node: DISTSTORE_BIND '{{ GetAllInterfaces }}': resolved to 2 addresses (10.0.0.1 10.0.0.2); pick one, e.g. ` + nodecfg.BindHint + `; name a node with --node or DISTSTORE_NODE`},
+		{name: "an IPv6 bind (diststored binds IPv4 only)", env: map[string]string{envBind: "::1"},
+			err: `finding the local node: DISTSTORE_BIND "::1": ::1 is not an IPv4 address; name a node with --node or DISTSTORE_NODE`},
 		{name: "template resolves to a name", expand: fixedExpand("eth0"),
 			err: `finding the local node: default bind '{{ GetPrivateIP }}': resolved to "eth0", which is not an IP address; name a node with --node or DISTSTORE_NODE`},
 		{name: "unreadable config file", paths: []string{dir},

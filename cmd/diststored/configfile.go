@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/diststore/diststore/internal/nodecfg"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 )
@@ -14,9 +13,6 @@ import (
 // configSection is the INI section diststored reads, as the original did;
 // other sections are ignored, so one file can configure several programs.
 const configSection = "diststored"
-
-// maxConfigSize bounds how much of a config file is read.
-const maxConfigSize = 1 << 20
 
 // configFile is what was read from a config file.
 type configFile struct {
@@ -35,7 +31,7 @@ type configValue struct {
 // empty configFile. keys are the keys allowed in [diststored].
 func openConfigFile(explicit string, search, keys []string) (configFile, error) {
 	if explicit != "" {
-		data, err := readConfig(explicit)
+		data, err := nodecfg.ReadFile(explicit)
 		if errors.Is(err, fs.ErrNotExist) {
 			return configFile{}, &settingError{Source: "--" + flagConfig, Value: explicit, Err: errors.New("no such file")}
 		}
@@ -45,7 +41,7 @@ func openConfigFile(explicit string, search, keys []string) (configFile, error) 
 		return parseConfig(explicit, data, keys)
 	}
 	for _, path := range search {
-		data, err := readConfig(path)
+		data, err := nodecfg.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -55,24 +51,6 @@ func openConfigFile(explicit string, search, keys []string) (configFile, error) 
 		return parseConfig(path, data, keys)
 	}
 	return configFile{}, nil
-}
-
-// readConfig returns the contents of the file at path, at most
-// maxConfigSize bytes.
-func readConfig(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
-	}
-	if len(data) > maxConfigSize {
-		return nil, fmt.Errorf("config file %s: larger than %d bytes", path, maxConfigSize)
-	}
-	return data, nil
 }
 
 // parseConfig parses data, the INI text of the file path, and returns the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/diststore/diststore/internal/nodecfg"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -128,7 +129,7 @@ func Flags() []cli.Flag {
 			EnvVars:   []string{envVar(flagConfig)},
 			TakesFile: true,
 		},
-		str(flagBind, defaultBind, "the node's `ADDRESS`: an IPv4 address or a go-sockaddr template that resolves to exactly one, e.g. '"+bindHint+"'"),
+		str(flagBind, defaultBind, "the node's `ADDRESS`: an IPv4 address or a go-sockaddr template that resolves to exactly one, e.g. '"+nodecfg.BindHint+"'"),
 		port(flagHTTPPort, defaultHTTPPort, "HTTP `PORT`, the same on every node"),
 		str(flagMulticastAddr, defaultMulticastAddr, "multicast group `ADDRESS` (IPv4, not in 224.0.0.0/24)"),
 		port(flagMulticastPort, defaultMulticastPort, "multicast group `PORT`"),
@@ -204,9 +205,9 @@ func (l loader) load(c *cli.Context) (settings, error) {
 		flag  string
 		parse func(text string) error
 	}{
-		{flagHTTPPort, func(t string) (err error) { s.HTTPPort, err = parsePort(t); return err }},
+		{flagHTTPPort, func(t string) (err error) { s.HTTPPort, err = nodecfg.ParsePort(t); return err }},
 		{flagMulticastAddr, func(t string) (err error) { group, err = parseGroup(t); return err }},
-		{flagMulticastPort, func(t string) (err error) { groupPort, err = parsePort(t); return err }},
+		{flagMulticastPort, func(t string) (err error) { groupPort, err = nodecfg.ParsePort(t); return err }},
 		{flagMulticastTimeout, func(t string) (err error) { s.MulticastTimeout, err = parseTimeout(t); return err }},
 		{flagInterface, func(t string) error { s.Interface = t; return nil }},
 		{flagDataDir, func(t string) error {
@@ -226,7 +227,7 @@ func (l loader) load(c *cli.Context) (settings, error) {
 		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
 		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
 		// Last: the only step that looks at the machine's interfaces.
-		{flagBind, func(t string) (err error) { s.Bind, err = resolveBind(t, l.expand); return err }},
+		{flagBind, func(t string) (err error) { s.Bind, err = nodecfg.ResolveBind(t, l.expand); return err }},
 	}
 	for _, st := range steps {
 		text, source := src.lookup(st.flag)
@@ -259,15 +260,6 @@ func (s sources) lookup(flag string) (text, source string) {
 		return v.text, fmt.Sprintf("%s:%d: %s", s.file.path, v.line, fileKey(flag))
 	}
 	return fmt.Sprint(s.c.Value(flag)), "--" + flag + " (default)"
-}
-
-// parsePort parses a TCP or UDP port number, 1–65535.
-func parsePort(text string) (int, error) {
-	p, err := strconv.Atoi(text)
-	if err != nil || p < 1 || p > 65535 {
-		return 0, fmt.Errorf("not a port number (1-65535)")
-	}
-	return p, nil
 }
 
 // parseGroup parses the multicast group address: IPv4, multicast, and not

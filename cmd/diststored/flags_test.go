@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/diststore/diststore/internal/nodecfg"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -451,4 +452,18 @@ func TestParsePprofAddr(t *testing.T) {
 			require.Equal(t, tt.want, got.String())
 		})
 	}
+}
+
+// TestLoadSettings_BindTemplate runs a real template through the flag, so
+// the message names the flag and the template.
+func TestLoadSettings_BindTemplate(t *testing.T) {
+	clearEnv(t)
+	tmpl := `{{ GetAllInterfaces | include "name" "^lo$" | include "type" "IPv4" | attr "address" }}`
+	got, err := runLoad(t, testLoader(), "--bind", tmpl)
+	require.NoError(t, err)
+	assert.Equal(t, netip.MustParseAddr("127.0.0.1"), got.Bind)
+
+	tmpl = `{{ GetAllInterfaces | include "name" "^no-such-interface$" | attr "address" }}`
+	_, err = runLoad(t, testLoader(), "--bind", tmpl)
+	require.EqualError(t, err, `--bind '`+tmpl+`': resolved to no address; give an address or a template such as `+nodecfg.BindHint)
 }

@@ -1,11 +1,11 @@
-package main
+package nodecfg
 
 import (
 	"errors"
+	"github.com/hashicorp/go-sockaddr/template"
 	"net/netip"
 	"testing"
 
-	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -58,7 +58,7 @@ func TestResolveBind(t *testing.T) {
 			if expand == nil {
 				expand = template.Parse
 			}
-			got, err := resolveBind(tt.text, expand)
+			got, err := ResolveBind(tt.text, expand)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
@@ -67,18 +67,4 @@ func TestResolveBind(t *testing.T) {
 			assert.Equal(t, netip.MustParseAddr(tt.want), got)
 		})
 	}
-}
-
-// TestLoadSettings_BindTemplate runs a real template through the flag, so
-// the message names the flag and the template.
-func TestLoadSettings_BindTemplate(t *testing.T) {
-	clearEnv(t)
-	tmpl := `{{ GetAllInterfaces | include "name" "^lo$" | include "type" "IPv4" | attr "address" }}`
-	got, err := runLoad(t, testLoader(), "--bind", tmpl)
-	require.NoError(t, err)
-	assert.Equal(t, netip.MustParseAddr("127.0.0.1"), got.Bind)
-
-	tmpl = `{{ GetAllInterfaces | include "name" "^no-such-interface$" | attr "address" }}`
-	_, err = runLoad(t, testLoader(), "--bind", tmpl)
-	require.EqualError(t, err, `--bind '`+tmpl+`': resolved to no address; give an address or a template such as `+bindHint)
 }

@@ -33,8 +33,11 @@ race: unit
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./mcast/
 
+## bench: the Go micro-benchmarks, then real clusters on 127.0.2.N loaded by
+## `diststore bench`, each figure beside a baseline, in a private network
+## namespace (scripts/bench.sh); a table, and bench-results.json.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(UNIT)
+	GO='$(GO)' ./scripts/bench.sh
 
 ## demo: three nodes on 127.0.2.1-3, multicast on lo, nothing leaves the
 ## machine. Ctrl-C stops them.

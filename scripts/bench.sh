@@ -1,0 +1,437 @@
+#!/usr/bin/env bash
+# diststore's benchmark, run by `make bench`: the Go micro-benchmarks, then
+# real diststored clusters on 127.0.2.N loaded by `diststore bench`, each
+# figure beside a baseline measured in the same run. It prints a table and
+# writes bench-results.json.
+#
+# Everything runs in a private network namespace (unshare -rn) that the
+# script enters by itself, with only a loopback interface: no packet leaves
+# the machine. It exits non-zero only when the harness itself fails; a
+# missed target is reported in the table, not an error.
+#
+# Environment (all optional):
+#   GO                    go command (go)
+#   BENCH_DURATION        length of each load figure (5s)
+#   BENCH_READ_ROUNDS     rounds of each read figure, bare and diststore in turn (5)
+#   BENCH_READ_ROUND      length of one such round (2s)
+#   BENCH_LATENCY_CONNS   connections of the latency figures (4)
+#   BENCH_RESYNC_KEYS     keys of the resync figure (100000)
+#   BENCH_RSS_KEYS        keys of the RSS figure (1000000)
+#   BENCH_GO_BENCHTIME    -benchtime of the Go micro-benchmarks but BenchmarkWrite (200ms)
+#   BENCH_WRITE_BENCHTIME -benchtime of cluster's BenchmarkWrite, run 3 times (3000x)
+#   BENCH_ONLY            figures to run, a subset of "go reads misses writes resync rss"
+#   BENCH_PPROF           1: profile the node during each read figure, into bin/bench-logs
+#   BENCH_OUT             where the JSON goes (bench-results.json)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+DUR=${BENCH_DURATION:-5s}
+READ_ROUNDS=${BENCH_READ_ROUNDS:-5}
+READ_DUR=${BENCH_READ_ROUND:-2s}
+LAT_CONNS=${BENCH_LATENCY_CONNS:-4}
+RESYNC_KEYS=${BENCH_RESYNC_KEYS:-100000}
+RSS_KEYS=${BENCH_RSS_KEYS:-1000000}
+GO_BENCHTIME=${BENCH_GO_BENCHTIME:-200ms}
+GO_WRITE_BENCHTIME=${BENCH_WRITE_BENCHTIME:-3000x}
+ONLY=${BENCH_ONLY:-go reads misses writes resync rss}
+OUT=${BENCH_OUT:-bench-results.json}
+NETNS_SETUP='ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo'
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Outside the namespace: build (the namespace has no network to fetch
+# modules with), then run this script again inside a new one.
+if [ "${DISTSTORE_BENCH_IN_NETNS:-}" != 1 ]; then
+	for tool in unshare ip curl timeout; do
+		command -v "$tool" >/dev/null || die "$tool not found in PATH"
+	done
+	unshare -rn sh -c "$NETNS_SETUP && exec true" ||
+		die "cannot create a private network namespace with \`unshare -rn\` (needs root or unprivileged user namespaces)"
+	log "building bin/diststored bin/diststore bin/diststore-baseline"
+	CGO_ENABLED=0 "$GO" build -trimpath -o bin/ ./cmd/diststored ./cmd/diststore ./cmd/diststore-baseline
+	# Fetch what the micro-benchmarks' tests need while the network is here.
+	unit=$("$GO" list ./... | grep -v /integration)
+	"$GO" list -test -deps $unit >/dev/null
+	export DISTSTORE_BENCH_IN_NETNS=1 DISTSTORE_BENCH_START=${DISTSTORE_BENCH_START:-$(date +%s)}
+	exec unshare -rn sh -c "$NETNS_SETUP"' && exec "$0" "$@"' "$0" "$@"
+fi
+
+# ---------------------------------------------------------------------------
+# Inside the namespace.
+ifs=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//')
+for i in $ifs; do
+	[ "$i" = lo ] || die "refusing to run: interface $i is not loopback: not a private network namespace"
+done
+[ -n "$ifs" ] || die "no loopback interface"
+export GOPROXY=off GOFLAGS=-mod=readonly # no network in here
+# The nodes read DISTSTORE_* settings from the environment: none of the
+# caller's may change what is measured.
+start_time=${DISTSTORE_BENCH_START:-$(date +%s)}
+for v in $(compgen -e | grep '^DISTSTORE_' || true); do unset "$v"; done
+
+work=bin/bench-work
+logs=bin/bench-logs
+rm -rf "$work" "$logs"
+mkdir -p "$work" "$logs"
+pids=()
+
+cleanup() {
+	trap - EXIT INT TERM
+	if [ ${#pids[@]} -gt 0 ]; then
+		kill -KILL "${pids[@]}" 2>/dev/null || true
+		wait "${pids[@]}" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# has FIGURE: whether BENCH_ONLY names it.
+has() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# wait_for SECONDS WHAT CMD...: run CMD every 0.1 s until it succeeds; fail
+# the harness after SECONDS.
+wait_for() {
+	local secs=$1 what=$2
+	shift 2
+	local end=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $end ] || die "timed out after ${secs}s waiting for $what"
+		sleep 0.1
+	done
+}
+
+# start_node ADDR MCAST_PORT [FLAG...]: start diststored on ADDR:8181 with
+# its own data dir and log; the pid is pid_<last octet>.
+start_node() {
+	local addr=$1 port=$2
+	shift 2
+	local n=${addr##*.}
+	bin/diststored --bind "$addr" --interface lo --multicast-port "$port" \
+		--data-dir "$work/node$n" "$@" >"$logs/node$n.log" 2>&1 &
+	pids+=($!)
+	eval "pid_$n=$!"
+}
+
+# stop_nodes: kill every node and process started so far (teardown between
+# figures; the data is thrown away).
+stop_nodes() {
+	if [ ${#pids[@]} -gt 0 ]; then
+		kill -KILL "${pids[@]}" 2>/dev/null || true
+		wait "${pids[@]}" 2>/dev/null || true
+	fi
+	pids=()
+}
+
+status() { curl -fsS --max-time 2 "http://$1:8181/status" | tr -d " \n\t"; }
+
+# masters_of ADDR: the masters ADDR knows, one per line.
+masters_of() { status "$1" | grep -o '"masters":\[[^]]*\]' | grep -o '[0-9][0-9.]*[0-9]'; }
+
+# ready_with ADDR N: ADDR is ready and knows N synced masters.
+ready_with() {
+	local s
+	s=$(status "$1") || return 1
+	case $s in *'"ready":true'*) ;; *) return 1 ;; esac
+	[ "$(printf '%s' "$s" | grep -o '"master":true,"synced":true' | wc -l)" -eq "$2" ]
+}
+
+# wait_cluster N_MASTERS ADDR...: every node is ready and sees the synced masters.
+wait_cluster() {
+	local m=$1
+	shift
+	for a in "$@"; do wait_for 30 "$a to be ready" ready_with "$a" "$m"; done
+}
+
+# bench ARGS...: diststore bench --json, bounded; prints the JSON line.
+bench() {
+	timeout 900 bin/diststore --timeout 10s bench --json "$@" ||
+		die "diststore bench $* failed"
+}
+
+# jnum FIELD JSON: the first number FIELD holds in the JSON (the top-level
+# one: a nested preload comes last).
+jnum() { printf '%s' "$2" | grep -o "\"$1\":[-0-9.e+]*" | head -n1 | cut -d: -f2; }
+
+# calc EXPR: floating-point arithmetic, or a comparison (1 or 0).
+calc() { awk "BEGIN { printf \"%.6g\", ($1) }"; }
+
+# num EXPR: EXPR for the table: whole above 100, else 3 significant digits.
+num() { awk "BEGIN { v = ($1); if (v >= 100 || v <= -100) printf \"%.0f\", v; else printf \"%.3g\", v }"; }
+
+# jms FIELD JSON: a latency of the JSON, for the table.
+jms() { num "$(jnum "$1" "$2")"; }
+
+# check_run JSON WHAT: fail the harness when a load run had too many
+# failed requests to mean anything (more than 1%).
+check_run() {
+	local json=$1 what=$2 req ok
+	req=$(jnum requests "$json")
+	ok=$(jnum ok "$json")
+	[ "${req:-0}" -gt 0 ] || die "$what: no request was sent: $json"
+	if [ "$(calc "$ok < 0.99 * $req")" = 1 ]; then
+		die "$what: only $ok of $req requests succeeded: $json"
+	fi
+}
+
+# Results: one row per figure.
+rows_name=() rows_value=() rows_unit=() rows_base=() rows_ratio=() rows_target=() rows_met=() rows_note=()
+# row NAME VALUE UNIT BASELINE RATIO TARGET MET NOTE ("" for none)
+row() {
+	rows_name+=("$1") rows_value+=("$2") rows_unit+=("$3") rows_base+=("$4")
+	rows_ratio+=("$5") rows_target+=("$6") rows_met+=("$7") rows_note+=("$8")
+	printf '   %s: %s %s%s%s\n' "$1" "$2" "$3" "${4:+ (baseline $4${5:+, ratio $5})}" "${7:+ target $6: $7}" >&2
+}
+# met COND: yes or no.
+met() { if [ "$(calc "$1")" = 1 ]; then echo yes; else echo no; fi; }
+
+# profile ADDR NAME SECONDS: a CPU profile of the node serving pprof on
+# ADDR, in the background, into $logs/NAME.pprof.
+profile() {
+	curl -fsS --max-time $(($3 + 10)) -o "$logs/$2.pprof" "http://$1/debug/pprof/profile?seconds=$3" &
+	prof_pid=$!
+}
+
+# ---------------------------------------------------------------------------
+if has go; then
+	log "Go micro-benchmarks but BenchmarkWrite (-benchtime $GO_BENCHTIME)"
+	unit=$("$GO" list ./... | grep -v /integration)
+	"$GO" test -timeout 5m -run '^$' -bench . -skip '^BenchmarkWrite$' -benchmem -benchtime "$GO_BENCHTIME" $unit 2>&1 |
+		tee "$logs/gobench.txt" >&2 || die "the Go micro-benchmarks failed"
+	log "BenchmarkWrite, durable and not (-benchtime $GO_WRITE_BENCHTIME, 3 runs)"
+	"$GO" test -timeout 5m -run '^$' -bench '^BenchmarkWrite$' -benchmem -benchtime "$GO_WRITE_BENCHTIME" -count 3 ./cluster/ 2>&1 |
+		tee -a "$logs/gobench.txt" >&2 || die "BenchmarkWrite failed"
+	# wps NAME: the median writes/s of BenchmarkWrite/NAME's three runs.
+	wps() {
+		awk -v b="$1" '$1 ~ "^BenchmarkWrite/"b"(-[0-9]+)?$" { for (i = 2; i < NF; i++) if ($(i+1) == "writes/s") print $i }' \
+			"$logs/gobench.txt" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+	}
+	d64=$(wps 'durable=true/clients=64')
+	n64=$(wps 'durable=false/clients=64')
+	[ -n "$d64" ] && [ -n "$n64" ] || die "no BenchmarkWrite clients=64 figures in the Go benchmark output"
+	row "durable writes/s at 64 clients vs without fsync (in-process, go bench)" "$(num "$d64")" "writes/s" \
+		"$(num "$n64")" "$(num "$d64 / $n64")" ">= 0.5x" "$(met "$d64 / $n64 >= 0.5")" \
+		"cluster BenchmarkWrite, 3 nodes in one process, fake network, median of 3 runs of -benchtime $GO_WRITE_BENCHTIME"
+fi
+
+# ---------------------------------------------------------------------------
+if has reads || has writes; then
+	log "reads and writes: 3 nodes on 127.0.2.1-3, bare baseline on 127.0.2.100"
+	pprof_flag=()
+	if [ "${BENCH_PPROF:-}" = 1 ]; then pprof_flag=(--pprof-addr 127.0.0.1:6060); fi
+	start_node 127.0.2.1 4901 "${pprof_flag[@]}"
+	start_node 127.0.2.2 4901
+	start_node 127.0.2.3 4901
+	wait_cluster 2 127.0.2.1 127.0.2.2 127.0.2.3
+	mapfile -t ms < <(masters_of 127.0.2.1)
+	reader=127.0.2.1
+	case " ${ms[*]} " in *" $reader "*) ;; *) die "127.0.2.1 is not a master (masters: ${ms[*]})" ;; esac
+	nonmaster=
+	for a in 127.0.2.1 127.0.2.2 127.0.2.3; do
+		case " ${ms[*]} " in *" $a "*) ;; *) nonmaster=$a ;; esac
+	done
+	[ -n "$nonmaster" ] || die "no non-master among 127.0.2.1-3 (masters: ${ms[*]})"
+fi
+
+if has reads; then
+	bin/diststore-baseline --addr 127.0.2.100:8181 --keys 1000 >"$logs/baseline.log" 2>&1 &
+	pids+=($!)
+	wait_for 10 "the baseline" curl -fsS --max-time 1 http://127.0.2.100:8181/get/bench-0
+	j=$(bench --op put --keys 1000 --requests 1000 --conns 16 "http://$reader:8181")
+	check_run "$j" "preloading 1000 keys"
+	for op in getlocal get; do
+		# Rounds of bare and diststore in turn, so that a noisy neighbour
+		# on a shared machine weighs on both alike; the ratio is the
+		# median of the rounds' ratios.
+		breq=0 bsec=0 dreq=0 dsec=0 ratios=
+		for round in $(seq 1 "$READ_ROUNDS"); do
+			b=$(bench --op "$op" --keys 1000 --conns 50 --duration "$READ_DUR" http://127.0.2.100:8181)
+			check_run "$b" "baseline $op"
+			prof_pid=
+			if [ "${BENCH_PPROF:-}" = 1 ] && [ "$round" = 1 ]; then profile 127.0.0.1:6060 "$op" 2; fi
+			d=$(bench --op "$op" --keys 1000 --conns 50 --duration "$READ_DUR" "http://$reader:8181")
+			check_run "$d" "$op"
+			if [ -n "$prof_pid" ]; then wait "$prof_pid" || log "   no profile of $op"; fi
+			breq=$(calc "$breq + $(jnum requests "$b")") bsec=$(calc "$bsec + $(jnum seconds "$b")")
+			dreq=$(calc "$dreq + $(jnum requests "$d")") dsec=$(calc "$dsec + $(jnum seconds "$d")")
+			ratios="$ratios $(calc "$(jnum req_per_sec "$d") / $(jnum req_per_sec "$b")")"
+			log "   $op round $round: bare $(num "$(jnum req_per_sec "$b")") req/s, diststore $(num "$(jnum req_per_sec "$d")") req/s"
+		done
+		bv=$(calc "$breq / $bsec")
+		dv=$(calc "$dreq / $dsec")
+		ratio=$(printf '%s\n' $ratios | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+		row "GET /$op of a local key, 50 conns, 1 of 3 nodes" "$(num "$dv")" "req/s" "$(num "$bv")" \
+			"$(num "$ratio")" ">= 0.85x bare" "$(met "$ratio >= 0.85")" \
+			"$READ_ROUNDS rounds of $READ_DUR each, bare and diststore in turn; ratio: median of the rounds' (each:$ratios); last round p50 $(jms p50_ms "$d") ms (bare $(jms p50_ms "$b") ms), p99 $(jms p99_ms "$d") ms (bare $(jms p99_ms "$b") ms)"
+	done
+fi
+
+if has writes; then
+	for c in 1 8 64; do
+		j=$(bench --op put --prefix w- --keys 1000000 --conns "$c" --duration "$DUR" "http://$nonmaster:8181")
+		check_run "$j" "writes at $c clients"
+		row "acknowledged durable writes through a non-master, $c client$([ "$c" = 1 ] || echo s)" "$(num "$(jnum req_per_sec "$j")")" "writes/s" \
+			"" "" "" "" "p50 $(jms p50_ms "$j") ms, p99 $(jms p99_ms "$j") ms; 3 real nodes, fsync on"
+	done
+fi
+stop_nodes
+
+# ---------------------------------------------------------------------------
+if has misses; then
+	log "misses: 10 nodes on 127.0.2.11-20"
+	ten=()
+	for i in $(seq 11 20); do
+		ten+=("127.0.2.$i")
+		start_node "127.0.2.$i" 4902
+	done
+	wait_cluster 2 "${ten[@]}"
+	mapfile -t ms < <(masters_of 127.0.2.11)
+	urls=()
+	for a in "${ten[@]}"; do
+		case " ${ms[*]} " in *" $a "*) ;; *) urls+=("http://$a:8181") ;; esac
+	done
+	[ ${#urls[@]} -eq 8 ] || die "want 8 non-masters, have ${#urls[@]} (masters: ${ms[*]})"
+
+	j=$(bench --op miss --conns "$LAT_CONNS" --duration "$DUR" "${urls[@]}")
+	check_run "$j" "misses"
+	p50=$(jms p50_ms "$j") p99=$(jms p99_ms "$j")
+	note="$LAT_CONNS conns over the 8 non-masters, $(num "$(jnum req_per_sec "$j")") req/s; the original waited --multicast-timeout (1 s)"
+	row "404 for a key no node holds, 10 nodes: p50" "$p50" "ms" "" "" "" "" "$note"
+	row "404 for a key no node holds, 10 nodes: p99" "$p99" "ms" "" "" "<= 5 ms" "$(met "$p99 <= 5")" "$note"
+
+	n=10000
+	j=$(bench --op put --prefix fg- --keys $n --requests $n --conns 16 "http://${ms[0]}:8181")
+	check_run "$j" "preloading $n keys through a master"
+	j=$(bench --op first-get --prefix fg- --keys $n --conns "$LAT_CONNS" --duration 60s "${urls[@]}")
+	check_run "$j" "first reads"
+	[ "$(jnum requests "$j")" -eq $n ] || die "first-get read $(jnum requests "$j") of $n keys"
+	# Every read must have been a fetch from the cluster, not a local hit.
+	remote=0
+	for u in "${urls[@]}"; do
+		a=${u#http://}
+		r=$(status "${a%:*}" | grep -o '"reads_remote":[0-9]*' | cut -d: -f2)
+		remote=$((remote + ${r:-0}))
+	done
+	[ "$remote" -eq $n ] || die "first-get: the non-masters fetched $remote keys from the cluster, want $n"
+	p50=$(jms p50_ms "$j") p99=$(jms p99_ms "$j")
+	note="each of $n keys held by the masters read once, $LAT_CONNS conns over the 8 non-masters, $(num "$(jnum req_per_sec "$j")") req/s"
+	row "first GET /get of a key only the masters hold: p50" "$p50" "ms" "" "" "<= 1 ms" "$(met "$p50 <= 1")" "$note"
+	row "first GET /get of a key only the masters hold: p99" "$p99" "ms" "" "" "<= 5 ms" "$(met "$p99 <= 5")" "$note"
+	stop_nodes
+fi
+
+# ---------------------------------------------------------------------------
+# log_ms TIME: a log line's time= in milliseconds since the epoch.
+log_ms() { date -d "$1" +%s%3N; }
+
+if has resync; then
+	log "resync: $RESYNC_KEYS keys on 127.0.2.21-22, then 127.0.2.23 takes over a master's seat"
+	start_node 127.0.2.21 4903
+	start_node 127.0.2.22 4903
+	wait_cluster 2 127.0.2.21 127.0.2.22
+	j=$(bench --op put --prefix r- --keys "$RESYNC_KEYS" --requests "$RESYNC_KEYS" --conns 64 --duration 10m \
+		http://127.0.2.21:8181 http://127.0.2.22:8181)
+	check_run "$j" "preloading $RESYNC_KEYS keys"
+	log "   preloaded at $(num "$(jnum req_per_sec "$j")") writes/s"
+	pprof_flag=()
+	if [ "${BENCH_PPROF:-}" = 1 ]; then pprof_flag=(--pprof-addr 127.0.0.1:6061); fi
+	start_node 127.0.2.23 4903 "${pprof_flag[@]}"
+	wait_cluster 2 127.0.2.23
+	prof_pid=
+	if [ "${BENCH_PPROF:-}" = 1 ]; then profile 127.0.0.1:6061 resync 3; fi
+	kill -TERM "$pid_21"
+	wait_for 60 "127.0.2.23 to hold every key" grep -q 'msg="master holds every key"' "$logs/node23.log"
+	line=$(grep 'msg="master holds every key"' "$logs/node23.log" | tail -n1)
+	applied=$(printf '%s' "$line" | grep -o 'applied=[0-9]*' | cut -d= -f2)
+	took=$(printf '%s' "$line" | grep -o 'took=[^ ]*' | cut -d= -f2)
+	# The last "masters changed" before it: the handover.
+	times=$(awk '/msg="masters changed"/ { t = $1 } /msg="master holds every key"/ { print t, $1; exit }' "$logs/node23.log")
+	case $times in time=*" time="*) ;; *) die "no \"masters changed\" line before the sync in node23.log" ;; esac
+	set -- $times
+	t0=$(log_ms "${1#time=}")
+	t1=$(log_ms "${2#time=}")
+	[ "$applied" -eq "$RESYNC_KEYS" ] || die "the new master applied $applied of $RESYNC_KEYS keys"
+	secs=$(calc "($t1 - $t0) / 1000")
+	[ "$(calc "$secs > 0")" = 1 ] || secs=0.001 # within one millisecond
+	rate=$(calc "$applied / $secs")
+	# The per-key way over the same data, from the master that stays.
+	c=$(bench --op copy-per-key --duration "$DUR" http://127.0.2.22:8181)
+	check_run "$c" "copy-per-key"
+	per=$(jnum keys_per_sec "$c")
+	row "resync of a new empty master, $RESYNC_KEYS keys of 100 B (GET /dump)" "$(num "$rate")" "keys/s" \
+		"$(num "$per")" "$(num "$rate / $per")" ">= 50x per-key" "$(met "$rate / $per >= 50")" \
+		"\"masters changed\" to \"master holds every key\": $(calc "$secs") s (took=$took); baseline: GET /list + GET /getlocal per key on 1 conn, $(jnum ok "$c") of $(jnum listed "$c") keys copied in $DUR and extrapolated"
+	wait_for 30 "127.0.2.21 to exit after its handover" sh -c "! kill -0 $pid_21"
+	if [ -n "$prof_pid" ]; then wait "$prof_pid" || log "   no profile of the resync"; fi
+	stop_nodes
+fi
+
+# ---------------------------------------------------------------------------
+if has rss; then
+	log "RSS: one node on 127.0.2.31 with $RSS_KEYS keys of 100 B"
+	start_node 127.0.2.31 4904
+	wait_cluster 1 127.0.2.31
+	j=$(bench --op put --prefix bench- --keys "$RSS_KEYS" --requests "$RSS_KEYS" --conns 64 --duration 10m http://127.0.2.31:8181)
+	check_run "$j" "preloading $RSS_KEYS keys"
+	log "   preloaded at $(num "$(jnum req_per_sec "$j")") writes/s"
+	sleep 2 # let the write burst's garbage be collected
+	st=/proc/$pid_31/status
+	rss=$(awk '/^VmRSS:/ { print $2 * 1024 }' "$st")
+	anon=$(awk '/^RssAnon:/ { print $2 * 1024 }' "$st")
+	file=$(awk '/^RssFile:/ { print $2 * 1024 }' "$st")
+	sbytes=$(curl -fsS --max-time 5 http://127.0.2.31:8181/metrics | awk '$1 == "diststore_store_bytes" { print $2 }')
+	# Keys bench-0 .. bench-<n-1> and their 100-byte values.
+	raw=$(awk -v n="$RSS_KEYS" 'BEGIN {
+		t = 0; lo = 0; d = 1; hi = 10
+		while (lo < n) { top = (hi < n ? hi : n); t += (top - lo) * (6 + d + 100); lo = top; hi *= 10; d++ }
+		printf "%d", t }')
+	mib() { num "$1 / 1048576"; }
+	row "RSS of a master holding $RSS_KEYS keys of 100 B" "$(mib "$rss")" "MiB" "$(mib "$raw")" \
+		"$(num "$rss / $raw")" "<= 2x raw" "$(met "$rss / $raw <= 2")" \
+		"baseline: raw key+value bytes; RssAnon $(mib "$anon") MiB, RssFile (bbolt mmap: the pages read through it since its last remap) $(mib "$file") MiB; diststore_store_bytes $(mib "${sbytes:-0}") MiB"
+	row "bbolt file of that master (diststore_store_bytes)" "$(mib "${sbytes:-0}")" "MiB" "$(mib "$raw")" \
+		"$(num "${sbytes:-0} / $raw")" "" "" \
+		"what RssFile grows to once every page of the file has been read through the mmap"
+	stop_nodes
+fi
+
+# ---------------------------------------------------------------------------
+# The table and the JSON.
+total=$(($(date +%s) - start_time))
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+machine="$(nproc) CPUs, ${cpu:-unknown CPU}, $("$GO" env GOVERSION), $(uname -sr)"
+echo
+echo "diststore benchmark: $machine; ${total}s"
+{
+	printf 'figure\tvalue\tbaseline\tratio\ttarget\tmet?\n'
+	for i in "${!rows_name[@]}"; do
+		printf '%s\t%s %s\t%s\t%s\t%s\t%s\n' "${rows_name[$i]}" "${rows_value[$i]}" "${rows_unit[$i]}" \
+			"${rows_base[$i]:-—}" "${rows_ratio[$i]:-—}" "${rows_target[$i]:-—}" "${rows_met[$i]:-—}"
+	done
+} | column -t -s "$(printf '\t')"
+echo
+for i in "${!rows_name[@]}"; do
+	if [ -n "${rows_note[$i]}" ]; then printf -- '- %s: %s\n' "${rows_name[$i]}" "${rows_note[$i]}"; fi
+done
+
+# jstr TEXT: TEXT as a JSON string.
+jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+jval() { if [ -z "$1" ]; then printf 'null'; else printf '%s' "$1"; fi; }
+{
+	printf '{"machine":%s,"nproc":%s,"go":%s,"seconds":%s,"figures":[' \
+		"$(jstr "$machine")" "$(nproc)" "$(jstr "$("$GO" env GOVERSION)")" "$total"
+	for i in "${!rows_name[@]}"; do
+		if [ "$i" -gt 0 ]; then printf ','; fi
+		case ${rows_met[$i]} in yes) met_json=true ;; no) met_json=false ;; *) met_json=null ;; esac
+		printf '{"figure":%s,"value":%s,"unit":%s,"baseline":%s,"ratio":%s,"target":%s,"met":%s,"note":%s}' \
+			"$(jstr "${rows_name[$i]}")" "$(jval "${rows_value[$i]}")" "$(jstr "${rows_unit[$i]}")" \
+			"$(jval "${rows_base[$i]}")" "$(jval "${rows_ratio[$i]}")" "$(jstr "${rows_target[$i]}")" \
+			"$met_json" "$(jstr "${rows_note[$i]}")"
+	done
+	printf ']}\n'
+} >"$OUT"
+echo
+echo "results written to $OUT; logs in $logs"

@@ -302,9 +302,9 @@ func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
 	defer cancel()
 	defer body.Close()
 
-	// Writers share fsyncs (the store commits what queues up together), so
-	// the entries go to the store from several goroutines at once.
-	entries := make(chan dumpEntry, 4*syncWriters)
+	// Entries go to the store in batches of one transaction each, from a
+	// few goroutines, so reading the dump overlaps with committing.
+	batches := make(chan []store.KeyEntry, syncWriters)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex // guards firstErr
@@ -315,30 +315,37 @@ func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for d := range entries {
-				_, ok, err := n.durable.Put(d.key, d.entry)
+			for b := range batches {
+				k, err := n.durable.PutMany(b)
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
-						firstErr = fmt.Errorf("store %q: %w", d.key, err)
+						firstErr = err
 					}
 					mu.Unlock()
 					cancel() // stop reading the dump
 					continue
 				}
-				if ok {
-					done.Add(1)
-				}
+				done.Add(int64(k))
 			}
 		}()
 	}
+	batch, size := make([]store.KeyEntry, 0, syncBatch), 0
 	err = readDump(body, n.cfg.MaxValueSize, func(d dumpEntry) error {
 		read++
 		n.clock.Observe(d.entry.Version)
-		entries <- d
+		batch = append(batch, store.KeyEntry{Key: d.key, Entry: d.entry})
+		size += len(d.key) + len(d.entry.Value)
+		if len(batch) == syncBatch || size >= syncBatchBytes {
+			batches <- batch
+			batch, size = make([]store.KeyEntry, 0, syncBatch), 0
+		}
 		return nil
 	})
-	close(entries)
+	if len(batch) > 0 && err == nil {
+		batches <- batch
+	}
+	close(batches)
 	wg.Wait()
 	if firstErr != nil {
 		err = firstErr
@@ -346,8 +353,13 @@ func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
 	return read, int(done.Load()), err
 }
 
-// syncWriters is how many goroutines apply a dump to the store.
-const syncWriters = 32
+// A sync applies a dump in batches of syncBatch entries or syncBatchBytes,
+// from syncWriters goroutines.
+const (
+	syncBatch      = 1024
+	syncBatchBytes = 4 << 20
+	syncWriters    = 4
+)
 
 // pushToMasters writes e to every master of pair, as a writer forwards.
 func (n *Node) pushToMasters(pair election.Pair, key string, e store.Entry) error {

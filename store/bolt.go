@@ -532,3 +532,52 @@ func (s *Bolt) Size() int64 {
 	})
 	return size
 }
+
+// KeyEntry is a key with its entry, for PutMany.
+type KeyEntry struct {
+	Key   string
+	Entry Entry
+}
+
+// PutMany stores each entry that is newer than what is held, in one
+// transaction and one fsync, and returns how many it applied. A sync
+// applies a dump this way.
+func (s *Bolt) PutMany(batch []KeyEntry) (int, error) {
+	var applied int
+	var delta int64
+	err := s.write(func(tx *bolt.Tx) error {
+		applied, delta = 0, 0
+		b := tx.Bucket(bucketEntries)
+		for _, ke := range batch {
+			k := []byte(ke.Key)
+			if len(k) == 0 {
+				return fmt.Errorf("put many: empty key")
+			}
+			if v := b.Get(k); v != nil {
+				cur, err := decodeEntry(v)
+				if err != nil {
+					return err
+				}
+				if !ke.Entry.Version.Newer(cur.Version) {
+					continue
+				}
+				if !cur.Deleted {
+					delta--
+				}
+			}
+			if err := b.Put(k, encodeEntry(ke.Entry)); err != nil {
+				return err
+			}
+			if !ke.Entry.Deleted {
+				delta++
+			}
+			applied++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("put %d entries: %w", len(batch), err)
+	}
+	s.live.Add(delta)
+	return applied, nil
+}

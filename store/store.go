@@ -56,6 +56,9 @@ type Store interface {
 	Range(fn func(key string, e Entry) bool)
 	// Close releases the store. It is safe to call more than once.
 	Close() error
+	// PutMany is Put of each entry, at once: in one transaction where the
+	// store has them. It returns how many it applied.
+	PutMany(batch []KeyEntry) (int, error)
 }
 
 var _ Store = (*Memory)(nil)
@@ -151,3 +154,18 @@ func (s *Memory) Range(fn func(string, Entry) bool) {
 
 // Close implements Store.
 func (s *Memory) Close() error { return nil }
+
+// PutMany implements Store.
+func (s *Memory) PutMany(batch []KeyEntry) (int, error) {
+	applied := 0
+	for _, ke := range batch {
+		_, ok, err := s.Put(ke.Key, ke.Entry)
+		if err != nil {
+			return applied, err
+		}
+		if ok {
+			applied++
+		}
+	}
+	return applied, nil
+}

@@ -426,3 +426,23 @@ func TestStore_Random(t *testing.T) {
 		})
 	}
 }
+
+func TestStore_PutMany(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		v := func(c uint64) Version { return Version{Clock: c, Node: 1} }
+		_, _, err := s.Put("old", Entry{Value: []byte("held"), Version: v(5)})
+		require.NoError(t, err)
+		applied, err := s.PutMany([]KeyEntry{
+			{"a", Entry{Value: []byte("1"), Version: v(1)}},
+			{"old", Entry{Value: []byte("older"), Version: v(4)}},
+			{"gone", Entry{Deleted: true, Version: v(2)}},
+			{"b", Entry{Value: []byte("2"), Version: v(3)}},
+		})
+		require.NoError(t, err)
+		require.Equal(t, 3, applied, "the older write of \"old\" is not applied")
+		e, _ := s.Get("old")
+		require.Equal(t, "held", string(e.Value))
+		require.Equal(t, []string{"a", "b", "old"}, s.Keys())
+		require.Equal(t, 3, s.Len())
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,16 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	// The children of requests and latency, looked up once per label
+	// set rather than hashed on every request.
+	counters  sync.Map // counterKey → prometheus.Counter
+	observers sync.Map // route → prometheus.Observer
+}
+
+type counterKey struct {
+	route string
+	code  int
 }
 
 func newMetrics(node Node) *metrics {
@@ -79,9 +90,26 @@ func (m *metrics) observe(h http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		rt := route(r.Method, r.URL.EscapedPath())
-		m.requests.WithLabelValues(rt, strconv.Itoa(rec.code)).Inc()
-		m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+		m.counter(rt, rec.code).Inc()
+		m.observer(rt).Observe(time.Since(start).Seconds())
 	})
+}
+
+func (m *metrics) counter(rt string, code int) prometheus.Counter {
+	k := counterKey{rt, code}
+	if c, ok := m.counters.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.counters.LoadOrStore(k, m.requests.WithLabelValues(rt, strconv.Itoa(code)))
+	return c.(prometheus.Counter)
+}
+
+func (m *metrics) observer(rt string) prometheus.Observer {
+	if o, ok := m.observers.Load(rt); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := m.observers.LoadOrStore(rt, m.latency.WithLabelValues(rt))
+	return o.(prometheus.Observer)
 }
 
 // statusRecorder remembers the status code a handler wrote.

@@ -40,8 +40,6 @@ type Options struct {
 	// MaxValueSize is the largest value accepted, in bytes; larger ones
 	// are a 413. 0 means cluster.DefaultMaxValueSize.
 	MaxValueSize int64
-	// GetTimeout bounds a GET that asks the cluster. 0 means 10s.
-	GetTimeout time.Duration
 	// WriteTimeout bounds a write, forwarding included. 0 means 15s.
 	WriteTimeout time.Duration
 	// Logger receives request errors. nil means slog.Default().
@@ -62,9 +60,6 @@ type Server struct {
 func New(node Node, opts Options) *Server {
 	if opts.MaxValueSize == 0 {
 		opts.MaxValueSize = cluster.DefaultMaxValueSize
-	}
-	if opts.GetTimeout == 0 {
-		opts.GetTimeout = 10 * time.Second
 	}
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 15 * time.Second
@@ -145,9 +140,9 @@ func keyFromPath(escaped, prefix string) (string, error) {
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key string) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.GetTimeout)
-	defer cancel()
-	e, src, err := s.node.Get(ctx, key)
+	// No deadline of its own: a local hit needs none, and the node bounds
+	// a miss (the multicast timeout, then one fetch per holder or master).
+	e, src, err := s.node.Get(r.Context(), key)
 	if err != nil {
 		if errors.Is(err, cluster.ErrNotFound) {
 			err = fmt.Errorf("%w: %s", cluster.ErrNotFound, key)
@@ -169,16 +164,18 @@ func (s *Server) handleGetLocal(w http.ResponseWriter, r *http.Request, key stri
 
 // writeValue answers with a value, its version and where it came from.
 func writeValue(w http.ResponseWriter, r *http.Request, e store.Entry, src cluster.Source) {
+	// Keys already in canonical form: no h.Set on the hot path.
 	h := w.Header()
-	etag := `"` + e.Version.String() + `"`
-	h.Set("ETag", etag)
-	h.Set(cluster.VersionHeader, e.Version.String())
-	h.Set("X-Diststore-Source", string(src))
+	v := e.Version.String()
+	etag := `"` + v + `"`
+	h["Etag"] = []string{etag}
+	h["X-Diststore-Version"] = []string{v}
+	h["X-Diststore-Source"] = []string{string(src)}
 	if e.Expires != 0 {
-		h.Set(cluster.ExpiresHeader, strconv.FormatInt(e.Expires, 10))
+		h["X-Diststore-Expires"] = []string{strconv.FormatInt(e.Expires, 10)}
 	}
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
+	h["Content-Type"] = octetStream
+	h["Content-Length"] = []string{strconv.Itoa(len(e.Value))}
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -188,6 +185,8 @@ func writeValue(w http.ResponseWriter, r *http.Request, e store.Entry, src clust
 		_, _ = w.Write(e.Value)
 	}
 }
+
+var octetStream = []string{"application/octet-stream"}
 
 // readValue reads a request body of at most MaxValueSize bytes.
 func (s *Server) readValue(w http.ResponseWriter, r *http.Request) ([]byte, error) {

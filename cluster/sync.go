@@ -373,8 +373,9 @@ func (n *Node) pushToMasters(pair election.Pair, key string, e store.Entry) erro
 	return nil
 }
 
-// openDump streams m's dump. The caller calls cancel when done; Close
-// of the node ends the stream too.
+// openDump streams m's dump. The caller calls cancel when done; Close of
+// the node ends the stream too, and so does a stream that brings nothing
+// for dumpIdleTimeout (a master that hangs half way).
 func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.CancelFunc, error) {
 	ctx, cancel := context.WithCancel(n.ctx)
 	body, err := n.peers.dump(ctx, m, n.cfg.HTTPPort, values)
@@ -382,7 +383,29 @@ func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.Cance
 		cancel()
 		return nil, nil, err
 	}
-	return body, cancel, nil
+	return &idleReader{r: body, idle: dumpIdleTimeout, timer: time.AfterFunc(dumpIdleTimeout, cancel)}, cancel, nil
+}
+
+// dumpIdleTimeout is how long a dump may bring no bytes before it is cut.
+const dumpIdleTimeout = 15 * time.Second
+
+// idleReader cuts a stream (its timer cancels the request) when a read
+// waits longer than idle.
+type idleReader struct {
+	r     io.ReadCloser
+	idle  time.Duration
+	timer *time.Timer
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.timer.Reset(r.idle)
+	return n, err
+}
+
+func (r *idleReader) Close() error {
+	r.timer.Stop()
+	return r.r.Close()
 }
 
 // demote runs on a node that is not a master: if it holds entries durably
@@ -471,8 +494,9 @@ func (n *Node) demote(pair election.Pair) error {
 
 // Digest summarises what this node holds durably: how many entries
 // (tombstones included, expired entries not) and a SHA-256 over every key,
-// version, tombstone flag, expiry and value, in key order. Two masters that hold the same data have
-// the same digest.
+// version, tombstone flag, expiry and value, in key order. Two masters that
+// hold the same data have the same digest. Computing it reads every entry,
+// which is why masters compare digests only every CheckInterval.
 type Digest struct {
 	Entries int    `json:"entries"`
 	SHA256  string `json:"sha256"`

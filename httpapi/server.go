@@ -397,11 +397,31 @@ func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
 	_ = bw.Flush()
 }
 
+// handleDump streams every entry. A dump of a large store outlasts the
+// server's write timeout, so each write moves the deadline on instead: the
+// stream is cut only when the reader stops reading.
 func (s *Server) handleDump(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if err := s.node.WriteDump(w, r.URL.Query().Get("values") != "0"); err != nil {
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), idle: dumpWriteIdle}
+	if err := s.node.WriteDump(dw, r.URL.Query().Get("values") != "0"); err != nil {
 		s.log.Warn("dump cut short", "err", err)
 	}
+}
+
+// dumpWriteIdle is how long one write of a dump may take.
+const dumpWriteIdle = 30 * time.Second
+
+// deadlineWriter sets the connection's write deadline idle ahead of each
+// write.
+type deadlineWriter struct {
+	w    io.Writer
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.idle)) // not every writer supports it: then the server's timeout stands
+	return d.w.Write(p)
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {

@@ -114,8 +114,8 @@ func logLines(n *node, subs ...string) string {
 	return strings.Join(out, "\n")
 }
 
-// sleepLogged sleeps d while the load runs.
-func sleepLogged(d time.Duration) { time.Sleep(d) }
+// holdFault keeps a fault in place for d while the load runs.
+func holdFault(d time.Duration) { time.Sleep(d) }
 
 // ---- 1. SIGKILL one master, then the other ----
 
@@ -125,56 +125,50 @@ func TestFault_KillMasterThenOtherMaster(t *testing.T) {
 	g := newLoad(t, c, "kill2")
 	preload(t, c, g, 1000, 32)
 	g.run()
-	sleepLogged(3 * time.Second)
+	holdFault(3 * time.Second)
 
 	a, b := c.byAddr(t, masters[0]), c.byAddr(t, masters[1])
 	before := time.Now()
 	steady := g.h.rate(before.Add(-3*time.Second), before)
 
-	// First kill.
-	g.setTag("after-kill-A")
-	a.kill(t)
-	killA := time.Now()
-	p1, agree1 := waitNewPair(t, c, c.running(), []string{a.addr}, failoverTimeout)
+	// First kill, then the other original master.
+	p1, window := killMasterUnderLoad(t, c, g, a, "after-kill-A", []string{a.addr})
 	assert.Contains(t, p1, b.addr, "the surviving master stays master")
-	t.Logf("FIGURE kill %s: survivors agreed on %v after %s", a.addr, p1, agree1.Round(time.Millisecond))
-	// Resync: wait (under load) for both masters to say they are synced,
-	// then pause the clients and compare digests.
-	syncTook, err := poll(failoverTimeout, pollInterval, func() error { return pairSynced(c, p1) })
-	require.NoError(t, err, "new pair %v not synced", p1)
-	g.pause()
-	d, took := waitDigests(t, c, p1, 1000, failoverTimeout)
-	g.resume()
-	t.Logf("FIGURE kill %s: new pair synced %s after the kill; digests equal (%d entries) %s after the load paused",
-		a.addr, (agree1 + syncTook).Round(time.Millisecond), d.Entries, took.Round(time.Millisecond))
-	window := g.h.rate(killA, killA.Add(agree1+syncTook))
-	sleepLogged(2 * time.Second)
-
-	// Second kill: the other original master.
-	g.setTag("after-kill-B")
-	b.kill(t)
-	killB := time.Now()
-	p2, agree2 := waitNewPair(t, c, c.running(), []string{a.addr, b.addr}, failoverTimeout)
-	t.Logf("FIGURE kill %s: survivors agreed on %v after %s", b.addr, p2, agree2.Round(time.Millisecond))
-	syncTook, err = poll(failoverTimeout, pollInterval, func() error { return pairSynced(c, p2) })
-	require.NoError(t, err, "new pair %v not synced", p2)
-	g.pause()
-	d, took = waitDigests(t, c, p2, 1000, failoverTimeout)
-	g.resume()
-	t.Logf("FIGURE kill %s: new pair synced %s after the kill; digests equal (%d entries) %s after the load paused",
-		b.addr, (agree2 + syncTook).Round(time.Millisecond), d.Entries, took.Round(time.Millisecond))
-	window2 := g.h.rate(killB, killB.Add(agree2+syncTook))
-	sleepLogged(2 * time.Second)
+	holdFault(2 * time.Second)
+	_, window2 := killMasterUnderLoad(t, c, g, b, "after-kill-B", []string{a.addr, b.addr})
+	holdFault(2 * time.Second)
 
 	// Heal: both killed masters come back on their data directories.
 	g.setTag("healed")
 	a.start(t)
 	b.start(t)
 	c.waitConverged(t, joinTimeout, c.nodes...)
-	sleepLogged(2 * time.Second)
+	holdFault(2 * time.Second)
 	t.Logf("FIGURE acked writes/s: steady %.0f; failover windows (kill → new pair synced) %.0f (%.2f×) and %.0f (%.2f×)",
 		steady, window, window/steady, window2, window2/steady)
 	settle(t, c, g)
+}
+
+// killMasterUnderLoad kills master m with SIGKILL while the load runs,
+// waits until the survivors agree on a pair without any node of gone and
+// both its masters say they are synced, then pauses the clients until the
+// masters' digests are equal. It returns the new pair and the acknowledged
+// writes per second from the kill to the synced pair.
+func killMasterUnderLoad(t *testing.T, c *cluster, g *loadGen, m *node, tag string, gone []string) ([]string, float64) {
+	t.Helper()
+	g.setTag(tag)
+	m.kill(t)
+	killed := time.Now()
+	pair, agree := waitNewPair(t, c, c.running(), gone, failoverTimeout)
+	t.Logf("FIGURE kill %s: survivors agreed on %v after %s", m.addr, pair, agree.Round(time.Millisecond))
+	syncTook, err := poll(failoverTimeout, pollInterval, func() error { return pairSynced(c, pair) })
+	require.NoError(t, err, "new pair %v not synced", pair)
+	g.pause()
+	d, took := waitDigests(t, c, pair, 1000, failoverTimeout)
+	g.resume()
+	t.Logf("FIGURE kill %s: new pair synced %s after the kill; digests equal (%d entries) %s after the load paused",
+		m.addr, (agree + syncTook).Round(time.Millisecond), d.Entries, took.Round(time.Millisecond))
+	return pair, g.h.rate(killed, killed.Add(agree+syncTook))
 }
 
 // pairSynced checks once that both masters say they are masters and synced.
@@ -198,7 +192,7 @@ func TestFault_StopMasterLongerThanFailureTimeout(t *testing.T) {
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "stop")
 	g.run()
-	sleepLogged(2 * time.Second)
+	holdFault(2 * time.Second)
 
 	old := c.byAddr(t, masters[0])
 	old.signal(t, syscall.SIGSTOP)
@@ -256,7 +250,7 @@ func TestFault_StopMasterLongerThanFailureTimeout(t *testing.T) {
 	if assert.Equal(t, acked, w2.out, "write through the old master after it stepped down: %v", w2) {
 		checkOnMasters(t, c, w2, pair)
 	}
-	sleepLogged(2 * time.Second)
+	holdFault(2 * time.Second)
 	ms, _ := settle(t, c, g)
 	assert.Equal(t, pair, ms, "masters after the old master came back")
 }
@@ -303,7 +297,7 @@ func TestFault_RestartAllNodes(t *testing.T) {
 	c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "all")
 	g.run()
-	sleepLogged(3 * time.Second)
+	holdFault(3 * time.Second)
 
 	g.setTag("all-down")
 	for _, n := range c.nodes {
@@ -320,7 +314,7 @@ func TestFault_RestartAllNodes(t *testing.T) {
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	t.Logf("FIGURE restart of all: ready and agreed on %v %s after the start (%s after the kill)",
 		masters, time.Since(start).Round(time.Millisecond), time.Since(down).Round(time.Millisecond))
-	sleepLogged(3 * time.Second)
+	holdFault(3 * time.Second)
 	settle(t, c, g)
 }
 
@@ -393,7 +387,7 @@ func TestFault_LossyMulticast(t *testing.T) {
 	before := udpStats()
 	g.setTag("lossy")
 	g.run()
-	sleepLogged(15 * time.Second)
+	holdFault(15 * time.Second)
 	g.stop()
 	a, f, u := g.h.counts()
 	rs := &g.h.reads
@@ -445,7 +439,7 @@ func TestFault_PartitionMaster(t *testing.T) {
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "part")
 	g.run()
-	sleepLogged(2 * time.Second)
+	holdFault(2 * time.Second)
 
 	iso := c.byAddr(t, masters[0])
 	var majority []*node
@@ -495,7 +489,7 @@ func TestFault_PartitionMaster(t *testing.T) {
 	t.Logf("FIGURE partition: all %d nodes agree on %v %s after healing", len(c.nodes), all, time.Since(healed).Round(time.Millisecond))
 	logSides("after healing")
 	t.Logf("isolated %s log:\n%s", iso.addr, logLines(iso, "masters changed", "member", "not a master", "synced", "elected"))
-	sleepLogged(3 * time.Second)
+	holdFault(3 * time.Second)
 	masters, res := settle(t, c, g)
 
 	// The isolated side's acknowledgments are real ones: report them and
@@ -572,7 +566,7 @@ func failoverFigures(t *testing.T, nkeys int, getKey func(string) bool) {
 	g.getKey = getKey
 	preload(t, c, g, nkeys, 32)
 	g.run()
-	sleepLogged(3 * time.Second)
+	holdFault(3 * time.Second)
 
 	dead := c.byAddr(t, masters[0])
 	g.setTag("failover")
@@ -597,7 +591,7 @@ func failoverFigures(t *testing.T, nkeys int, getKey func(string) bool) {
 	})
 	require.NoError(t, err, "new pair %v not synced with %d keys", pair, nkeys)
 	synced := killed.Add(agree + syncTook)
-	sleepLogged(2 * time.Second)
+	holdFault(2 * time.Second)
 	g.setTag("after")
 	g.stop()
 	stopped := time.Now()

@@ -238,7 +238,9 @@ func (n *Node) adoptLocked(p election.Pair, why string) {
 	n.log.Info("masters changed", "epoch", p.Epoch, "masters", addrList(p.Masters), "why", why)
 	switch {
 	case is && !was:
-		n.synced = false
+		// What it holds durably is a master's data again, whatever a
+		// check against the old masters had got to: the sync decides.
+		n.synced, n.demoting = false, false
 		n.kickSync()
 	case is && was:
 		n.kickSync() // a new partner may lack keys this node holds: check again

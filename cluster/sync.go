@@ -420,7 +420,7 @@ func (n *Node) demote(pair election.Pair) error {
 	held := false
 	n.durable.Range(func(string, store.Entry) bool { held = true; return false })
 	n.mu.Lock()
-	if !held {
+	if !held || n.pair.Has(n.self) { // nothing to check, or elected since
 		n.demoting = false
 		n.mu.Unlock()
 		return nil
@@ -453,7 +453,7 @@ func (n *Node) demote(pair election.Pair) error {
 		return fmt.Errorf("versions from %s: %w", src, err)
 	}
 	if n.isMaster() {
-		return nil // elected meanwhile: keep everything, the sync decides
+		return nil // elected meanwhile (which ended the check): the sync decides
 	}
 	type owned struct {
 		key string

@@ -107,7 +107,10 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 				return WriteResult{}, errs[i]
 			case ctx.Err() != nil:
 				return WriteResult{}, ctx.Err()
-			case n.unreachable(ctx, m):
+			case n.unreachable(m):
+				if ctx.Err() != nil {
+					return WriteResult{}, ctx.Err() // the client gave up meanwhile: its word is no evidence
+				}
 				n.lostMaster(m, errs[i])
 			default:
 				// It answers now: the failure was this node's (a pause, a
@@ -152,7 +155,10 @@ func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condi
 			n.awaitPairAfter(ctx, pair)
 		case ctx.Err() != nil:
 			return store.Entry{}, netip.Addr{}, ctx.Err()
-		case n.unreachable(ctx, m):
+		case n.unreachable(m):
+			if ctx.Err() != nil {
+				return store.Entry{}, netip.Addr{}, ctx.Err()
+			}
 			n.lostMaster(m, err)
 		default:
 			n.awaitPairAfter(ctx, pair)
@@ -197,8 +203,11 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 // gone: it must not answer GET /healthz within a second. A node that was
 // itself paused sees its requests time out while the others are fine; it
 // must not replace a live master on that evidence.
-func (n *Node) unreachable(ctx context.Context, m netip.Addr) bool {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+//
+// The probe has its own deadline, not the request's: a request whose
+// client gave up (its context cancelled) says nothing about the master.
+func (n *Node) unreachable(m netip.Addr) bool {
+	ctx, cancel := context.WithTimeout(n.ctx, time.Second)
 	defer cancel()
 	return n.peers.probe(ctx, m, n.cfg.HTTPPort) != nil
 }

@@ -100,9 +100,11 @@ func (p *udpProbe) collect(t testing.TB, quiet, limit time.Duration) []datagram 
 // TestCluster_WireCompatWhohasKeycount speaks the original's queries from a
 // raw socket: every holder of a key answers "whohas <key> <ip> <port>" with
 // "gotkey <key> <ip>", and every node answers "keycount <ip> <port>" with
-// "keycount <ip> <count>", both by unicast to ip:port.
+// "keycount <ip> <count>", both by unicast to ip:port. --answer-fanout at
+// least the cluster's size makes every holder answer, as the original did
+// (by default the masters answer and other holders only sometimes).
 func TestCluster_WireCompatWhohasKeycount(t *testing.T) {
-	c := startCluster(t, 3)
+	c := startCluster(t, 3, withArgs("--answer-fanout", "3"))
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	writer := c.nonMasters(masters)[0]
 	const key = "wire-key"

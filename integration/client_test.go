@@ -64,6 +64,11 @@ func keyPath(prefix, key string) string { return prefix + url.PathEscape(key) }
 
 // do sends one request to the node. path is already escaped.
 func (n *node) do(method, path string, body []byte, hdr map[string]string) (*reply, error) {
+	return n.doWith(httpClient, method, path, body, hdr)
+}
+
+// doWith is do through client hc.
+func (n *node) doWith(hc *http.Client, method, path string, body []byte, hdr map[string]string) (*reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	var rd io.Reader
@@ -78,7 +83,7 @@ func (n *node) do(method, path string, body []byte, hdr map[string]string) (*rep
 		req.Header.Set(k, v)
 	}
 	start := time.Now()
-	resp, err := httpClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %s %s: %w", n.addr, method, path, err)
 	}

@@ -177,6 +177,14 @@ check_run() {
 	fi
 }
 
+# check_all JSON WHAT N: fail the harness unless a preload sent N requests
+# and every one succeeded: a key it did not write would read as missing.
+check_all() {
+	local json=$1 what=$2 n=$3
+	[ "$(jnum requests "$json")" = "$n" ] && [ "$(jnum ok "$json")" = "$n" ] ||
+		die "$what: want $n requests, all acknowledged: $json"
+}
+
 # Results: one row per figure.
 rows_name=() rows_value=() rows_unit=() rows_base=() rows_ratio=() rows_target=() rows_met=() rows_note=()
 # row NAME VALUE UNIT BASELINE RATIO TARGET MET NOTE ("" for none)
@@ -241,7 +249,7 @@ if has reads; then
 	pids+=($!)
 	wait_for 10 "the baseline" curl -fsS --max-time 1 http://127.0.2.100:8181/get/bench-0
 	j=$(bench --op put --keys 1000 --requests 1000 --conns 16 "http://$reader:8181")
-	check_run "$j" "preloading 1000 keys"
+	check_all "$j" "preloading 1000 keys" 1000
 	for op in getlocal get; do
 		# Rounds of bare and diststore in turn, so that a noisy neighbour
 		# on a shared machine weighs on both alike; the ratio is the
@@ -304,7 +312,7 @@ if has misses; then
 
 	n=10000
 	j=$(bench --op put --prefix fg- --keys $n --requests $n --conns 16 "http://${ms[0]}:8181")
-	check_run "$j" "preloading $n keys through a master"
+	check_all "$j" "preloading $n keys through a master" "$n"
 	j=$(bench --op first-get --prefix fg- --keys $n --conns "$LAT_CONNS" --duration 60s "${urls[@]}")
 	check_run "$j" "first reads"
 	[ "$(jnum requests "$j")" -eq $n ] || die "first-get read $(jnum requests "$j") of $n keys"
@@ -334,7 +342,7 @@ if has resync; then
 	wait_cluster 2 127.0.2.21 127.0.2.22
 	j=$(bench --op put --prefix r- --keys "$RESYNC_KEYS" --requests "$RESYNC_KEYS" --conns 64 --duration 10m \
 		http://127.0.2.21:8181 http://127.0.2.22:8181)
-	check_run "$j" "preloading $RESYNC_KEYS keys"
+	check_all "$j" "preloading $RESYNC_KEYS keys" "$RESYNC_KEYS"
 	log "   preloaded at $(num "$(jnum req_per_sec "$j")") writes/s"
 	pprof_flag=()
 	if [ "${BENCH_PPROF:-}" = 1 ]; then pprof_flag=(--pprof-addr 127.0.0.1:6061); fi
@@ -375,7 +383,7 @@ if has rss; then
 	start_node 127.0.2.31 4904
 	wait_cluster 1 127.0.2.31
 	j=$(bench --op put --prefix bench- --keys "$RSS_KEYS" --requests "$RSS_KEYS" --conns 64 --duration 10m http://127.0.2.31:8181)
-	check_run "$j" "preloading $RSS_KEYS keys"
+	check_all "$j" "preloading $RSS_KEYS keys" "$RSS_KEYS"
 	log "   preloaded at $(num "$(jnum req_per_sec "$j")") writes/s"
 	sleep 2 # let the write burst's garbage be collected
 	st=/proc/$pid_31/status

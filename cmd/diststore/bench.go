@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -35,8 +36,14 @@ const (
 
 var benchOps = []string{benchGet, benchGetLocal, benchPut, benchMiss, benchFirstGet, benchCopyPerKey}
 
-// maxPreload bounds the time --preload may take.
+// maxPreload bounds the time --preload may take, and a run capped by
+// --requests without a --duration.
 const maxPreload = 10 * time.Minute
+
+// errIncomplete: a run with a request cap ended, at --duration, before it
+// sent them all. What it measured is not what was asked for (a preload
+// that stopped early leaves keys unwritten), so it is an error.
+var errIncomplete = errors.New("stopped at --duration before sending every request")
 
 // benchConfig is one run of the load generator.
 type benchConfig struct {
@@ -88,6 +95,8 @@ func benchCommand(sys system) *cli.Command {
 		ArgsUsage: "[URL...]",
 		Description: "A closed loop: each of --conns connections (keep-alive) sends one request, waits for\n" +
 			"the answer, and sends the next, until --duration has passed or --requests were sent.\n" +
+			"With --requests and no --duration, the run stops after the requests (or " + maxPreload.String() + ");\n" +
+			"a run that --duration stops before it sent --requests (or, for first-get, every key) fails.\n" +
 			"Connections are spread round-robin over the URLs (default: the node of --node, or the\n" +
 			"local node). Keys are " + "PREFIX0 .. PREFIX<keys-1>; values are --value-size bytes.\n\n" +
 			"  get, getlocal   read existing keys (uniform, or Zipf with --zipf S > 1); 200 is success\n" +
@@ -101,7 +110,7 @@ func benchCommand(sys system) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "op", Value: benchGet, Usage: "`OP`: " + strings.Join(benchOps, ", ")},
 			&cli.IntFlag{Name: "conns", Value: 50, Usage: "concurrent connections (copy-per-key: 1)"},
-			&cli.DurationFlag{Name: "duration", Value: 5 * time.Second, Usage: "stop after `DURATION`"},
+			&cli.DurationFlag{Name: "duration", Value: 5 * time.Second, Usage: "stop after `DURATION` (with --requests and no --duration: " + maxPreload.String() + ")"},
 			&cli.Int64Flag{Name: "requests", Usage: "stop after `N` requests; 0 = no cap"},
 			&cli.IntFlag{Name: "keys", Value: 1000, Usage: "how many keys to read or write"},
 			&cli.StringFlag{Name: "prefix", Value: "bench-", Usage: "`PREFIX` of every key"},
@@ -180,6 +189,9 @@ func benchFlags(c *cli.Context, sys system) (benchConfig, error) {
 	}
 	if cfg.op == benchCopyPerKey {
 		cfg.conns = 1
+	}
+	if cfg.requests > 0 && !c.IsSet("duration") {
+		cfg.duration = maxPreload // the cap decides, not the default duration
 	}
 	args := c.Args().Slice()
 	if len(args) == 0 {
@@ -298,6 +310,10 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	g.collect(res, workers, elapsed)
+	// copy-per-key may stop early by design: it extrapolates.
+	if (cfg.requests > 0 || cfg.op == benchFirstGet) && res.Requests < g.limit {
+		return res, fmt.Errorf("bench %s: %w: %d of %d in %s", cfg.op, errIncomplete, res.Requests, g.limit, cfg.duration)
+	}
 	return res, nil
 }
 

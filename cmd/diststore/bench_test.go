@@ -215,3 +215,40 @@ func TestBench_Usage(t *testing.T) {
 		})
 	}
 }
+
+// TestBench_RequestsCap_NotCutByDefaultDuration: with --requests and no
+// --duration, every request is sent even when that takes longer than the
+// default duration would allow.
+func TestBench_RequestsCap_NotCutByDefaultDuration(t *testing.T) {
+	n := newFakeNode(t)
+	n.delay = 60 * time.Millisecond // 100 requests on one connection: 6 s, past the default 5 s
+	res := benchJSON(t, "--op", "put", "--keys", "100", "--requests", "100", "--conns", "1", n.url())
+	assert.Equal(t, int64(100), res.Requests)
+	assert.Equal(t, int64(100), res.OK)
+	assert.Equal(t, 100, n.count())
+}
+
+// TestBench_StoppedBeforeCap_Fails: a run that --duration stops before it
+// sent --requests, or before first-get read every key, exits non-zero and
+// says how far it got; a preload that stopped early must not pass for one
+// that wrote every key.
+func TestBench_StoppedBeforeCap_Fails(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"put with --requests", []string{"--op", "put", "--keys", "100", "--requests", "100"}},
+		{"first-get", []string{"--op", "first-get", "--keys", "100"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newFakeNode(t)
+			n.setKeys("bench-", 100)
+			n.delay = 20 * time.Millisecond
+			args := append([]string{"bench", "--json", "--conns", "1", "--duration", "200ms"}, tc.args...)
+			res := runCLI(t, testSystem{}, append(args, n.url())...)
+			assert.Equal(t, exitError, res.code, "stdout: %s", res.stdout)
+			assert.Contains(t, res.stderr, "stopped at --duration before sending every request")
+			assert.Less(t, n.count(), 100, "the run did stop early")
+		})
+	}
+}

@@ -18,9 +18,17 @@ build:
 ## namespace, entered by the test binary itself).
 test: vet unit integration
 
-vet:
+vet: scripts-check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+## scripts-check: no shell script of the project stops a process by name
+## (pkill, killall, pgrep or pidof feeding kill); scripts stop only what
+## they started, by its PID. The check, then its own test.
+.PHONY: scripts-check
+scripts-check:
+	bash scripts/check-no-kill-by-name.sh
+	bash scripts/check-no-kill-by-name_test.sh
 
 unit:
 	$(GO) test -race -count=1 $(UNIT)

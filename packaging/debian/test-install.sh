@@ -5,11 +5,18 @@
 #
 # Safety: a diststored bound to a non-loopback address multicasts on the
 # LAN. So the package is installed, and supervisord and the node run, only
-# inside a private network namespace (unshare -n) that has nothing but lo,
-# with /etc/diststored.cfg binding the node to 127.0.2.1 on lo written before
-# the install. Building and lintian run outside it: the build needs the Go
-# module proxy. The mount namespace is shared on purpose: apt and dpkg must
-# change the real system, and the checks must see it.
+# inside a private network namespace that has nothing but lo, with
+# /etc/diststored.cfg binding the node to 127.0.2.1 on lo written before the
+# install. Building and lintian run outside it: the build needs the Go
+# module proxy. The namespace also has its own PIDs and /proc (unshare --pid
+# --mount-proc); its mount namespace still has the host's file systems, so
+# apt and dpkg change the real system and the checks see it.
+#
+# The script stops only what it started: its own supervisord, by the PID it
+# recorded, and whatever is left in its PID namespace, which ends with it.
+# It never stops a process by name. A supervisord already running on the
+# machine would load the package's program file and start the node outside
+# the namespace: then the script says so and stops before changing anything.
 #
 # Usage: test-install.sh                 (host side; enters the namespace)
 #        test-install.sh --in-netns DEB  (inside it; internal)
@@ -44,7 +51,8 @@ poll() {
 	done
 }
 
-# supervisord_pids: every supervisord on the machine, in any namespace.
+# supervisord_pids: every supervisord on the machine, in any namespace
+# below ours. Only to report them; nothing here stops them.
 supervisord_pids() {
 	{
 		pgrep -x supervisord || true
@@ -52,7 +60,8 @@ supervisord_pids() {
 	} | sort -u | tr '\n' ' '
 }
 
-# packaged_diststored_pids: processes running the installed binary.
+# packaged_diststored_pids: processes running the installed binary. Only
+# to report them.
 packaged_diststored_pids() {
 	local p exe
 	for p in $(pgrep -x diststored || true); do
@@ -77,21 +86,13 @@ host() {
 	[ ! -e "$SUPERVISOR_CONF" ] || fail "$SUPERVISOR_CONF exists; not overwriting it"
 	[ -z "$(packaged_diststored_pids)" ] || fail "a /usr/bin/diststored is running: $(packaged_diststored_pids)"
 
-	# A supervisord outside our namespace must not be the one that gets
-	# our program (it would run it in its own network namespace).
+	# A supervisord outside our namespace would load the package's program
+	# file and start the node there. It is not ours to stop.
 	local pids
 	pids=$(supervisord_pids)
-	if [ -n "$pids" ]; then
-		log "stopping the running supervisord ($pids) so it cannot start the package's program"
-		timeout 60 supervisorctl shutdown || true
-		for _ in $(seq 100); do
-			[ -n "$(supervisord_pids)" ] || break
-			sleep 0.2
-		done
-		pids=$(supervisord_pids)
-		[ -z "$pids" ] || kill $pids || true
-		sleep 1
-		[ -z "$(supervisord_pids)" ] || fail "supervisord still running: $(supervisord_pids)"
+	[ -z "$pids" ] || fail "a supervisord is running on this machine (pid ${pids% }); it would start the package's node outside the test's network namespace; not touching it (stop it yourself, then rerun)"
+	if timeout 10 supervisorctl pid 2>/dev/null | grep -qx '[0-9][0-9]*'; then
+		fail "a supervisord answers on the default control socket (supervisorctl pid); it would start the package's node outside the test's network namespace; not touching it"
 	fi
 
 	# Maintainer scripts of anything installed must not start services on
@@ -121,9 +122,11 @@ host() {
 		grep -v '^running with root privileges is not recommended!$' || true
 	timeout 180 lintian --fail-on error "$deb" >/dev/null 2>&1 || fail "lintian reports errors"
 
-	log "entering a private network namespace"
+	log "entering a private network and PID namespace"
 	local rc=0
-	unshare --net -- bash "$self" --in-netns "$deb" || rc=$?
+	# bash is the namespace's init: when it exits, the kernel ends every
+	# process left in the namespace.
+	unshare --net --pid --fork --mount-proc -- bash "$self" --in-netns "$deb" || rc=$?
 
 	# Whatever happened inside, nothing may be left behind.
 	[ -z "$(supervisord_pids)" ] || fail "a supervisord is left running: $(supervisord_pids)"
@@ -145,23 +148,36 @@ cleanup() {
 	fi
 	rm -f "$CFG" "$CFG".dpkg-* # written by this test, whether the package got it or not
 	if [ -n "$supervisord_pid" ] && kill -0 "$supervisord_pid" 2>/dev/null; then
-		log "cleanup: stopping supervisord $supervisord_pid"
-		timeout 60 supervisorctl shutdown >/dev/null
-		for _ in $(seq 150); do
+		# SIGTERM: supervisord stops its programs (stopwaitsecs=30) and exits.
+		log "cleanup: stopping supervisord $supervisord_pid (ours)"
+		kill -TERM "$supervisord_pid"
+		for _ in $(seq 200); do
 			kill -0 "$supervisord_pid" 2>/dev/null || break
 			sleep 0.2
 		done
 		kill -KILL "$supervisord_pid" 2>/dev/null
 	fi
-	local p
-	for p in $(packaged_diststored_pids); do
-		[ "$(readlink "/proc/$p/ns/net")" = "$(readlink /proc/self/ns/net)" ] && kill -KILL "$p"
+	[ -z "$supervisord_pid" ] || wait "$supervisord_pid" 2>/dev/null
+	# Anything else still running here was started by this test (this
+	# namespace holds nothing else) and ends with it when this shell exits.
+	# After a passing run nothing may be left.
+	local d args left=
+	for d in /proc/[0-9]*; do
+		[ "${d#/proc/}" != 1 ] || continue # this shell
+		args=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+		[ -z "$args" ] || left+=" ${d#/proc/}: $args;" # empty: a zombie
 	done
+	if [ -n "$left" ]; then
+		log "cleanup: left in the namespace, ending with it:$left"
+		[ "$rc" != 0 ] || rc=1
+	fi
 	exit "$rc"
 }
 
 in_netns() {
 	local deb=$1
+	# Cleanup relies on it: this shell is the init of its own PID namespace.
+	[ $$ = 1 ] || fail "not the init of a private PID namespace (pid $$)"
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 
@@ -188,7 +204,8 @@ in_netns() {
 	[ ! -f "$SUPERVISORD_LOG" ] || log_offset=$(stat -c %s "$SUPERVISORD_LOG")
 	supervisord -n -c /etc/supervisor/supervisord.conf >/dev/null 2>&1 &
 	supervisord_pid=$!
-	poll 30 "supervisord answering" sh -c 'supervisorctl pid | grep -qx "[0-9][0-9]*"'
+	# The maintainer scripts' supervisorctl must reach this one.
+	poll 30 "supervisord $supervisord_pid answering" sh -c "[ \"\$(supervisorctl pid)\" = $supervisord_pid ]"
 
 	export DEBIAN_FRONTEND=noninteractive
 	log "apt-get install $deb"

@@ -38,8 +38,11 @@ integration:
 
 race: unit
 
+## fuzz: every fuzz target of the module (found by go test -list), each for
+## FUZZTIME (30s; make fuzz FUZZTIME=5s), one after another; fails if any
+## fails (scripts/fuzz.sh).
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./mcast/
+	GO='$(GO)' FUZZTIME='$(FUZZTIME)' ./scripts/fuzz.sh
 
 ## bench: the Go micro-benchmarks, then real clusters on 127.0.2.N loaded by
 ## `diststore bench`, each figure beside a baseline, in a private network

@@ -26,7 +26,9 @@ func testGroup(t testing.TB) netip.AddrPort {
 
 // udpNodes starts n transports on 127.0.2.1..n sharing one group, joined
 // on the interface InterfaceFor finds (lo), and closes them at cleanup. It
-// skips the test where multicast on loopback does not work at all.
+// fails the test, never skips it, where a transport cannot listen or
+// multicast does not loop back on lo: these tests need both, and one that
+// can pass by skipping tests nothing.
 func udpNodes(t *testing.T, n int) []Transport {
 	t.Helper()
 	group := testGroup(t)
@@ -35,16 +37,16 @@ func udpNodes(t *testing.T, n int) []Transport {
 		addr := netip.AddrFrom4([4]byte{127, 0, 2, byte(i + 1)})
 		tr, err := ListenUDP(UDPConfig{Addr: addr, Group: group, QueueLen: 64})
 		if err != nil {
-			t.Skipf("multicast on loopback unavailable here: %v", err)
+			t.Fatalf("ListenUDP on %v, group %v: %v (these tests need the 127.0.0.0/8 addresses on lo and multicast on lo)", addr, group, err)
 		}
 		ts[i] = tr
 		t.Cleanup(func() { assert.NoError(t, tr.Close()) })
 	}
-	// Probe: if the first node does not even hear itself, the environment
-	// does not loop multicast back and there is nothing to test.
+	// Probe: the first node must hear itself, or multicast does not loop
+	// back on lo and every test below would fail for that reason alone.
 	require.NoError(t, ts[0].Multicast([]byte("probe")))
 	if _, ok := recvUntil(ts[0], time.Now().Add(udpWait), func(p Packet) bool { return string(p.Data) == "probe" }); !ok {
-		t.Skipf("multicast on loopback unavailable here: %v did not receive its own datagram within %v", ts[0].LocalAddr(), udpWait)
+		t.Fatalf("multicast on loopback is missing: %v did not receive its own datagram to %v within %v (is multicast looped back on lo?)", ts[0].LocalAddr(), group, udpWait)
 	}
 	for _, tr := range ts[1:] { // discard the probe elsewhere
 		recvUntil(tr, time.Now().Add(udpWait), func(p Packet) bool { return string(p.Data) == "probe" })

@@ -246,6 +246,11 @@ func (n *Node) adoptLocked(p election.Pair, why string) {
 		n.kickSync() // a new partner may lack keys this node holds: check again
 	case !is:
 		n.synced = false
+		if was {
+			// Its data may be older than the new masters': reads skip it
+			// until the sync loop has checked it (demote).
+			n.demoting = true
+		}
 		n.kickSync() // check what this node holds durably against the masters
 	}
 }

@@ -329,19 +329,23 @@ type MemberStatus struct {
 
 // Status is the node's view of the cluster.
 type Status struct {
-	Addr     string         `json:"addr"`
-	Masters  []string       `json:"masters"`
-	Epoch    uint64         `json:"epoch"`
-	IsMaster bool           `json:"is_master"`
-	Synced   bool           `json:"synced"`
-	Ready    bool           `json:"ready"`
-	Keys     int            `json:"keys"`
-	Cached   int            `json:"cached"`
-	CacheMB  float64        `json:"cache_mib"`
-	Members  []MemberStatus `json:"members"`
-	Local    uint64         `json:"reads_local"`
-	Remote   uint64         `json:"reads_remote"`
-	Misses   uint64         `json:"reads_missed"`
+	Addr     string   `json:"addr"`
+	Masters  []string `json:"masters"`
+	Epoch    uint64   `json:"epoch"`
+	IsMaster bool     `json:"is_master"`
+	Synced   bool     `json:"synced"`
+	Ready    bool     `json:"ready"`
+	// Reconciling: this node holds entries from before it was demoted or
+	// restarted that it has not yet checked against the masters (and
+	// written back what they lack); until then reads skip them.
+	Reconciling bool           `json:"reconciling"`
+	Keys        int            `json:"keys"`
+	Cached      int            `json:"cached"`
+	CacheMB     float64        `json:"cache_mib"`
+	Members     []MemberStatus `json:"members"`
+	Local       uint64         `json:"reads_local"`
+	Remote      uint64         `json:"reads_remote"`
+	Misses      uint64         `json:"reads_missed"`
 }
 
 // Status returns the node's view of the cluster, members sorted by address.
@@ -351,18 +355,19 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := Status{
-		Addr:     n.self.String(),
-		Masters:  []string{},
-		Epoch:    n.pair.Epoch,
-		IsMaster: n.pair.Has(n.self),
-		Synced:   n.pair.Has(n.self) && n.synced,
-		Ready:    n.booted && len(n.pair.Masters) > 0,
-		Keys:     keys,
-		Cached:   cs.Entries,
-		CacheMB:  float64(cs.Bytes) / (1 << 20),
-		Local:    n.stats.LocalHits.Load(),
-		Remote:   n.stats.RemoteHits.Load(),
-		Misses:   n.stats.Misses.Load(),
+		Addr:        n.self.String(),
+		Masters:     []string{},
+		Epoch:       n.pair.Epoch,
+		IsMaster:    n.pair.Has(n.self),
+		Synced:      n.pair.Has(n.self) && n.synced,
+		Ready:       n.booted && len(n.pair.Masters) > 0,
+		Reconciling: n.demoting,
+		Keys:        keys,
+		Cached:      cs.Entries,
+		CacheMB:     float64(cs.Bytes) / (1 << 20),
+		Local:       n.stats.LocalHits.Load(),
+		Remote:      n.stats.RemoteHits.Load(),
+		Misses:      n.stats.Misses.Load(),
 	}
 	for _, m := range n.pair.Masters {
 		s.Masters = append(s.Masters, m.String())

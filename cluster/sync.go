@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/diststore/diststore/election"
 	"github.com/diststore/diststore/store"
 )
@@ -386,6 +388,10 @@ func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.Cance
 	return &idleReader{r: body, idle: dumpIdleTimeout, timer: time.AfterFunc(dumpIdleTimeout, cancel)}, cancel, nil
 }
 
+// writeBackConcurrency bounds the writes a demoted node sends to the
+// masters at once when it writes back what they lack.
+const writeBackConcurrency = 16
+
 // dumpIdleTimeout is how long a dump may bring no bytes before it is cut.
 const dumpIdleTimeout = 15 * time.Second
 
@@ -438,6 +444,7 @@ func (n *Node) demote(pair election.Pair) error {
 		return errNoSyncedMaster
 	}
 
+	start := n.now()
 	theirs := make(map[string]store.Version)
 	body, cancel, err := n.openDump(src, false)
 	if err != nil {
@@ -459,24 +466,37 @@ func (n *Node) demote(pair election.Pair) error {
 		key string
 		e   store.Entry
 	}
-	var mine []owned
+	var mine, push []owned
 	n.durable.Range(func(k string, e store.Entry) bool {
 		mine = append(mine, owned{k, e})
+		if v, ok := theirs[k]; !ok || e.Version.Newer(v) {
+			push = append(push, owned{k, e})
+		}
 		return true
 	})
-	kept, pushed, now := 0, 0, n.nowMs()
-	for _, h := range mine {
-		v, ok := theirs[h.key]
-		if !ok || h.e.Version.Newer(v) {
+	// Write back first, several at a time: until this is done the masters
+	// answer "no such key" for what only this node holds.
+	var wb errgroup.Group
+	wb.SetLimit(writeBackConcurrency)
+	for _, h := range push {
+		wb.Go(func() error {
 			if err := n.pushToMasters(pair, h.key, h.e); err != nil {
 				return fmt.Errorf("demote %q: %w", h.key, err)
 			}
-			pushed++
-			v = h.e.Version
-		}
-		// Only if it is still what this node holds: an invalidation may
-		// have dropped it meanwhile.
-		if cur, ok := n.durable.Get(h.key); ok && cur.Version == h.e.Version && v == h.e.Version && h.e.Live(now) {
+			return nil
+		})
+	}
+	if err := wb.Wait(); err != nil {
+		return err
+	}
+	for _, h := range push {
+		theirs[h.key] = h.e.Version
+	}
+	kept, now := 0, n.nowMs()
+	for _, h := range mine {
+		// Only if it is still what this node holds (an invalidation may
+		// have dropped it meanwhile) and the masters hold this version.
+		if cur, ok := n.durable.Get(h.key); ok && cur.Version == h.e.Version && theirs[h.key] == h.e.Version && h.e.Live(now) {
 			n.cache.put(h.key, h.e)
 			kept++
 		}
@@ -484,11 +504,13 @@ func (n *Node) demote(pair election.Pair) error {
 			return fmt.Errorf("demote %q: %w", h.key, err)
 		}
 	}
+	pushed := len(push)
 	n.mu.Lock()
 	n.demoting = false
 	n.mu.Unlock()
 	n.log.Info("not a master: checked what it held against a master", "master", src.String(),
-		"entries", len(mine), "written_to_masters", pushed, "kept_as_cache", kept)
+		"entries", len(mine), "written_to_masters", pushed, "kept_as_cache", kept,
+		"took", n.now().Sub(start).Round(time.Millisecond).String())
 	return nil
 }
 

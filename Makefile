@@ -1,22 +1,26 @@
 # diststore: the single entry point for building, testing and running.
 
+SHELL    := /bin/bash
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin
-UNIT     := $(shell $(GO) list ./... | grep -v /integration)
+UNIT     := $(shell $(GO) list ./... | grep -v -e /integration -e /packaging/debian)
 
-.PHONY: all build test unit integration race vet fuzz bench demo clean
+.PHONY: all build test unit integration race vet fuzz bench faults demo clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-## test: everything: vet, unit tests with the race detector, then the
-## integration tests (real diststored processes in a private network
-## namespace, entered by the test binary itself).
-test: vet unit integration
+## test: everything (scripts/test.sh): the Debian packages the tests need
+## (installed when run as root), vet, unit tests with the race detector,
+## the integration tests (real diststored processes in private network
+## namespaces, entered by the test binary itself), the Debian package test;
+## then one line: N passed, N failed, N skipped. A skipped test fails it.
+test:
+	GO='$(GO)' ./scripts/test.sh
 
 vet: scripts-check
 	$(GO) vet ./...
@@ -34,7 +38,14 @@ unit:
 	$(GO) test -race -count=1 $(UNIT)
 
 integration:
-	$(GO) test -count=1 -timeout 15m ./integration/
+	$(GO) test -count=1 -timeout 20m ./integration/
+
+## faults: the fault-injection suite with the figures the README quotes
+## (built with -tags figures, which adds the 100k-key failover), verbose;
+## the FIGURE lines are also written to bin/faults-figures.txt.
+faults:
+	mkdir -p bin; set -o pipefail; $(GO) test -count=1 -v -tags figures -timeout 30m -run 'TestFault' ./integration/ 2>&1 | \
+		tee bin/faults.log | grep --line-buffered -e FIGURE -e '^--- ' -e '^ok' -e '^FAIL' | tee bin/faults-figures.txt
 
 race: unit
 

@@ -19,9 +19,9 @@ package integration
 // that key (versions order as the store orders them: clock, then node).
 //
 // Clients are co-located with the node they talk to: a request to node
-// 127.0.2.N leaves from source address 127.0.2.N. That makes no difference
-// without iptables rules, and lets a client on the minority side of a
-// partition (see TestFault_PartitionMaster) reach its node.
+// 127.0.2.N leaves from source address 127.0.2.N, so that an iptables rule
+// can tell a node's own traffic apart. On a lan (lan_test.go) the test's
+// namespace is on both sides of a split and reaches every node.
 
 import (
 	"context"
@@ -123,7 +123,10 @@ func clientFrom(src string) *http.Client {
 	if c, ok := srcClients[src]; ok {
 		return c
 	}
-	d := &net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	d := &net.Dialer{Timeout: time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
 	c := &http.Client{
 		Transport: &http.Transport{
 			Proxy:               nil,
@@ -169,7 +172,7 @@ func fdo(n *node, timeout time.Duration, method, path string, body []byte, hdr m
 		req.Header.Set(k, v)
 	}
 	start := time.Now()
-	resp, err := clientFrom(n.addr).Do(req)
+	resp, err := clientFrom(n.clientSrc()).Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -185,15 +188,16 @@ func fdo(n *node, timeout time.Duration, method, path string, body []byte, hdr m
 
 // fullStatus is GET /status with every field the fault tests look at.
 type fullStatus struct {
-	Addr     string   `json:"addr"`
-	Masters  []string `json:"masters"`
-	Epoch    uint64   `json:"epoch"`
-	IsMaster bool     `json:"is_master"`
-	Synced   bool     `json:"synced"`
-	Ready    bool     `json:"ready"`
-	Keys     int      `json:"keys"`
-	Cached   int      `json:"cached"`
-	Members  []struct {
+	Addr        string   `json:"addr"`
+	Masters     []string `json:"masters"`
+	Epoch       uint64   `json:"epoch"`
+	IsMaster    bool     `json:"is_master"`
+	Synced      bool     `json:"synced"`
+	Ready       bool     `json:"ready"`
+	Reconciling bool     `json:"reconciling"`
+	Keys        int      `json:"keys"`
+	Cached      int      `json:"cached"`
+	Members     []struct {
 		Addr   string `json:"addr"`
 		Keys   int    `json:"keys"`
 		Master bool   `json:"master"`
@@ -370,6 +374,8 @@ type history struct {
 	known   map[string]bool // keys in keys
 	ackedAt map[string]time.Time
 	reads   readStats
+	// badAcks are 2xx answers without a valid version in their ETag.
+	badAcks []*writeOp
 }
 
 func newHistory() *history {
@@ -458,6 +464,15 @@ type loadGen struct {
 	// getKey, if set, limits the checker's /get reads on every node to
 	// the keys it accepts (masters' /getlocal still read every key).
 	getKey func(key string) bool
+	// minShare states, for each phase after "steady", the least share of
+	// the steady rate of acknowledged writes that phase must reach; settle
+	// fails on a phase it does not state (0 states that none is needed).
+	minShare map[string]float64
+
+	phaseMu  sync.Mutex // guards phases and pauses
+	phases   []phase    // tags set while the load ran, in order
+	pauses   []span     // when the clients were paused
+	pausedAt time.Time
 
 	seq    atomic.Int64
 	keySeq atomic.Int64
@@ -472,6 +487,35 @@ type loadGen struct {
 	inflight atomic.Int64
 }
 
+// phase is a tag set while the load ran, and when.
+type phase struct {
+	tag  string
+	from time.Time
+}
+
+// span is an interval of time.
+type span struct{ from, to time.Time }
+
+// overlap is how much of s falls within [from, to).
+func (s span) overlap(from, to time.Time) time.Duration {
+	a, b := s.from, s.to
+	if a.Before(from) {
+		a = from
+	}
+	if b.After(to) {
+		b = to
+	}
+	return max(0, b.Sub(a))
+}
+
+// minSteadyRate is the least steady rate of acknowledged writes a fault
+// test accepts before its fault: a cluster that acknowledges nothing must
+// not pass for one that lost nothing.
+const minSteadyRate = 20.0
+
+// minPhase is the shortest phase whose rate requireRates judges.
+const minPhase = time.Second
+
 // newLoad returns a load of 8 clients, half new keys, no reads, through the
 // running nodes of c.
 func newLoad(t testing.TB, c *cluster, prefix string) *loadGen {
@@ -480,12 +524,23 @@ func newLoad(t testing.TB, c *cluster, prefix string) *loadGen {
 	return g
 }
 
-// setTag labels the writes started from now on.
-func (g *loadGen) setTag(tag string) { g.tag.Store(tag) }
+// setTag labels the writes started from now on; while the load runs, it
+// starts a phase whose rate settle checks.
+func (g *loadGen) setTag(tag string) {
+	g.tag.Store(tag)
+	g.phaseMu.Lock()
+	defer g.phaseMu.Unlock()
+	if !g.start.IsZero() && g.end.IsZero() {
+		g.phases = append(g.phases, phase{tag, time.Now()})
+	}
+}
 
 func (g *loadGen) run() {
 	g.stopCh = make(chan struct{})
+	g.phaseMu.Lock()
 	g.start = time.Now()
+	g.phases = append(g.phases, phase{g.tag.Load().(string), g.start})
+	g.phaseMu.Unlock()
 	for i := range g.clients {
 		g.wg.Add(1)
 		go func() {
@@ -518,19 +573,83 @@ func (g *loadGen) stop() {
 	g.once.Do(func() {
 		close(g.stopCh)
 		g.wg.Wait()
+		g.phaseMu.Lock()
 		g.end = time.Now()
+		g.phaseMu.Unlock()
 	})
 }
 
 // pause waits until no request is in flight and starts none until resume.
 func (g *loadGen) pause() {
 	g.paused.Store(true)
+	g.phaseMu.Lock()
+	g.pausedAt = time.Now()
+	g.phaseMu.Unlock()
 	for g.inflight.Load() > 0 {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
 
-func (g *loadGen) resume() { g.paused.Store(false) }
+func (g *loadGen) resume() {
+	g.phaseMu.Lock()
+	g.pauses = append(g.pauses, span{g.pausedAt, time.Now()})
+	g.phaseMu.Unlock()
+	g.paused.Store(false)
+}
+
+// requireRates checks, after the load stopped, that it acknowledged writes
+// at no less than minSteadyRate before the fault ("steady"), and in every
+// later phase at no less than the share of that rate the test states.
+// Time with the clients paused does not count.
+func (g *loadGen) requireRates(t testing.TB) {
+	t.Helper()
+	g.phaseMu.Lock()
+	phases, pauses, end := slices.Clone(g.phases), slices.Clone(g.pauses), g.end
+	g.phaseMu.Unlock()
+	if len(phases) == 0 || phases[0].tag != "steady" {
+		t.Errorf("the load did not start in phase steady: %v", phases)
+		return
+	}
+	var steady float64
+	var lines []string
+	for i, p := range phases {
+		to := end
+		if i+1 < len(phases) {
+			to = phases[i+1].from
+		}
+		active := to.Sub(p.from)
+		for _, s := range pauses {
+			active -= s.overlap(p.from, to)
+		}
+		n := 0
+		for _, o := range g.h.opsTagged(p.tag) {
+			if o.out == acked && !o.start.Before(p.from) && o.start.Before(to) {
+				n++
+			}
+		}
+		rate := float64(n) / max(active.Seconds(), 1e-3)
+		if i == 0 {
+			steady = rate
+			lines = append(lines, fmt.Sprintf("steady %d acked in %s: %.0f/s (want >= %.0f/s)", n, active.Round(time.Millisecond), rate, minSteadyRate))
+			if rate < minSteadyRate {
+				t.Errorf("before the fault the load acknowledged %.1f writes/s, want at least %.0f", rate, minSteadyRate)
+			}
+			continue
+		}
+		want, stated := g.minShare[p.tag]
+		share := rate / max(steady, 1e-9)
+		lines = append(lines, fmt.Sprintf("%s %d acked in %s: %.0f/s, %.2f× steady (want >= %.2f×)", p.tag, n, active.Round(time.Millisecond), rate, share, want))
+		switch {
+		case active < minPhase:
+			lines[len(lines)-1] += " (too short to judge)"
+		case !stated:
+			t.Errorf("phase %q: the test states no minimum share of the steady write rate", p.tag)
+		case share < want:
+			t.Errorf("phase %q acknowledged %.0f writes/s, %.2f× the steady %.0f/s; want at least %.2f×", p.tag, rate, share, steady, want)
+		}
+	}
+	t.Logf("FIGURE acked writes/s by phase: %s", strings.Join(lines, "; "))
+}
 
 func (g *loadGen) one(rng *rand.Rand) {
 	nodes := g.targets()
@@ -579,6 +698,7 @@ func (g *loadGen) write(n *node, key string) *writeOp {
 		v, perr := parseETag(r.header.Get("ETag"))
 		if perr != nil {
 			o.err = "acked with a bad ETag: " + perr.Error()
+			g.h.badAcks = append(g.h.badAcks, o)
 		}
 		o.ver = v
 		if _, ok := g.h.ackedAt[key]; !ok {
@@ -981,6 +1101,15 @@ func requireCheck(t testing.TB, c *cluster, g *loadGen, masters []string, nodes 
 	}
 	if len(res.anomalies) > 0 {
 		t.Errorf("%d anomalies (values never written, or served with another version)", len(res.anomalies))
+	}
+	g.h.mu.Lock()
+	bad := slices.Clone(g.h.badAcks)
+	g.h.mu.Unlock()
+	for i, o := range bad {
+		if i == 5 {
+			break
+		}
+		t.Errorf("acknowledged without a valid version: %v", o)
 	}
 	return res
 }

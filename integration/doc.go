@@ -11,8 +11,14 @@
 //
 // so multicast works on loopback and no test packet leaves the namespace.
 // Where that is impossible (no unshare or ip, no privilege for user or
-// network namespaces) the tests print "skipping integration tests: <reason>"
-// and pass; set DISTSTORE_REQUIRE_NETNS=1 to make that a failure instead.
+// network namespaces) the run fails with one line, "integration tests
+// cannot run: <reason>"; it never passes by not running. A test that needs
+// a tool (iptables, chromium, curl) fails naming it when it is missing.
+//
+// TestFault_Split runs each node in a network namespace of its own, joined
+// by veth pairs to bridges, so that a split cuts every packet between the
+// two sides (lan_test.go). Tests that only produce the README's figures
+// and take longer are built with -tags figures (make faults).
 //
 // The daemon is built once per run from ./cmd/diststored (before entering
 // the namespace, which has no network for module downloads). Tests run

@@ -72,6 +72,7 @@ func waitDigests(t *testing.T, c *cluster, masters []string, minEntries int, tim
 func settle(t *testing.T, c *cluster, g *loadGen) ([]string, *checkResult) {
 	t.Helper()
 	g.stop()
+	g.requireRates(t)
 	a, f, u := g.h.counts()
 	t.Logf("load stopped: %d writes (acked %d, failed %d, unknown %d); by phase: %s", a+f+u, a, f, u, g.h.opsByTag())
 	if f+u > 0 {
@@ -80,6 +81,7 @@ func settle(t *testing.T, c *cluster, g *loadGen) ([]string, *checkResult) {
 	start := time.Now()
 	alive := c.running()
 	masters := c.waitConverged(t, joinTimeout, alive...)
+	waitReconciled(t, alive)
 	d, _ := waitDigests(t, c, masters, 0, failoverTimeout)
 	t.Logf("converged on masters %v, digests equal (%d entries, %.12s…) %s after the load stopped",
 		masters, d.Entries, d.SHA256, time.Since(start).Round(time.Millisecond))
@@ -90,6 +92,28 @@ func settle(t *testing.T, c *cluster, g *loadGen) ([]string, *checkResult) {
 	}
 	res := requireCheck(t, c, g, masters, alive)
 	return masters, res
+}
+
+// waitReconciled waits until no node holds data it has not yet checked
+// against the masters (a demoted master writing back what they lack).
+func waitReconciled(t *testing.T, nodes []*node) {
+	t.Helper()
+	took, err := poll(failoverTimeout, pollInterval, func() error {
+		for _, n := range nodes {
+			st, err := fstatus(n)
+			if err != nil {
+				return err
+			}
+			if st.Reconciling {
+				return fmt.Errorf("node %s is still reconciling what it held", n.addr)
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	if took > pollInterval {
+		t.Logf("every node reconciled %s after the cluster converged", took.Round(time.Millisecond))
+	}
 }
 
 // logLines returns the lines of n's log that contain any of subs, for
@@ -123,6 +147,8 @@ func TestFault_KillMasterThenOtherMaster(t *testing.T) {
 	c := startCluster(t, 6, faultArgs())
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "kill2")
+	// Measured here: 1.09×, 0.81×, 0.48× (the restarted masters resync).
+	g.minShare = map[string]float64{"after-kill-A": 0.5, "after-kill-B": 0.4, "healed": 0.25}
 	preload(t, c, g, 1000, 32)
 	g.run()
 	holdFault(3 * time.Second)
@@ -191,6 +217,9 @@ func TestFault_StopMasterLongerThanFailureTimeout(t *testing.T) {
 	c := startCluster(t, 6, faultArgs())
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "stop")
+	// While the master is stopped, a client whose request went to it waits
+	// for its timeout, so few writes are acknowledged (measured: 0.02×).
+	g.minShare = map[string]float64{"stopped": 0.005, "resumed": 0.5}
 	g.run()
 	holdFault(2 * time.Second)
 
@@ -296,6 +325,8 @@ func TestFault_RestartAllNodes(t *testing.T) {
 	c := startCluster(t, 5, faultArgs())
 	c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "all")
+	// Measured: 0.82× once restarted; nothing while every node is down.
+	g.minShare = map[string]float64{"all-down": 0, "restarted": 0.4}
 	g.run()
 	holdFault(3 * time.Second)
 
@@ -329,14 +360,14 @@ func iptables(args ...string) error {
 	return nil
 }
 
-// requireIptables skips the test if iptables is missing or does not work.
+// requireIptables fails the test if iptables is missing or does not work.
 func requireIptables(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skipf("skipping: iptables not found in PATH (%v); this test needs it to drop packets in the namespace", err)
+		t.Fatalf("this test needs iptables to drop packets in the namespace (apt-get install iptables): %v", err)
 	}
 	if err := iptables("-S", "INPUT"); err != nil {
-		t.Skipf("skipping: iptables does not work in the test namespace: %v", err)
+		t.Fatalf("iptables does not work in the test namespace: %v", err)
 	}
 }
 
@@ -382,11 +413,14 @@ func TestFault_LossyMulticast(t *testing.T) {
 	g.reads = 0.5
 	preload(t, c, g, 200, 8)
 
+	g.minShare = map[string]float64{"lossy": 0.5}
+	g.run()
+	holdFault(3 * time.Second)
+
 	remove := addRule(t, "-p", "udp", "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP")
 	t.Logf("dropping 20%% of UDP datagrams (iptables INPUT)")
 	before := udpStats()
 	g.setTag("lossy")
-	g.run()
 	holdFault(15 * time.Second)
 	g.stop()
 	a, f, u := g.h.counts()
@@ -431,129 +465,10 @@ func (h *history) opsTagged(tag string) []*writeOp {
 	return out
 }
 
-// ---- 5. Partition one master from the rest ----
-
-func TestFault_PartitionMaster(t *testing.T) {
-	requireIptables(t)
-	c := startCluster(t, 6, faultArgs())
-	masters := c.waitConverged(t, joinTimeout, c.nodes...)
-	g := newLoad(t, c, "part")
-	g.run()
-	holdFault(2 * time.Second)
-
-	iso := c.byAddr(t, masters[0])
-	var majority []*node
-	for _, n := range c.nodes {
-		if n != iso {
-			majority = append(majority, n)
-		}
-	}
-	// Everything to iso from elsewhere, and everything from iso to
-	// elsewhere, is dropped. Clients reach each node from that node's own
-	// address, so a client beside iso still reaches it.
-	rm1 := addRule(t, "-s", iso.addr, "!", "-d", iso.addr, "-j", "DROP")
-	rm2 := addRule(t, "-d", iso.addr, "!", "-s", iso.addr, "-j", "DROP")
-	cut := time.Now()
-	g.setTag("partition")
-	t.Logf("partitioned master %s from the other %d nodes", iso.addr, len(majority))
-
-	logSides := func(when string) {
-		var parts []string
-		for _, n := range []*node{iso, majority[0]} {
-			if st, err := fstatus(n); err != nil {
-				parts = append(parts, err.Error())
-			} else {
-				parts = append(parts, st.String())
-			}
-		}
-		t.Logf("%s: isolated %s | majority %s", when, parts[0], parts[1])
-	}
-	var majorityPair []string
-	for _, at := range []time.Duration{time.Second, 4 * time.Second, 7500 * time.Millisecond} {
-		time.Sleep(time.Until(cut.Add(at)))
-		logSides(fmt.Sprintf("partition +%s", at))
-		if at == 4*time.Second {
-			if ms, err := converged(majority); err == nil {
-				majorityPair = ms
-			}
-		}
-	}
-	time.Sleep(time.Until(cut.Add(8 * time.Second)))
-	require.NoError(t, rm1())
-	require.NoError(t, rm2())
-	healed := time.Now()
-	g.setTag("healed")
-	t.Logf("healed after %s; the majority had agreed on %v", healed.Sub(cut).Round(time.Millisecond), majorityPair)
-
-	all := c.waitConverged(t, joinTimeout, c.nodes...)
-	t.Logf("FIGURE partition: all %d nodes agree on %v %s after healing", len(c.nodes), all, time.Since(healed).Round(time.Millisecond))
-	logSides("after healing")
-	t.Logf("isolated %s log:\n%s", iso.addr, logLines(iso, "masters changed", "member", "not a master", "synced", "elected"))
-	holdFault(3 * time.Second)
-	masters, res := settle(t, c, g)
-
-	// The isolated side's acknowledgments are real ones: report them and
-	// check each separately.
-	var minority []*writeOp
-	for _, o := range g.h.opsTagged("partition") {
-		if o.via == iso.addr {
-			minority = append(minority, o)
-		}
-	}
-	var mAcked, mLost, mSuperseded int
-	var lostSamples []string
-	claims := map[string]int{}
-	for _, o := range minority {
-		if o.out != acked {
-			continue
-		}
-		mAcked++
-		claims[o.masters]++
-		for _, m := range masters {
-			ob := observe(c.byAddr(t, m), o.key, true)
-			if ob.code != 200 || ob.ver.cmp(o.ver) < 0 {
-				mLost++
-				if len(lostSamples) < 10 {
-					lostSamples = append(lostSamples, fmt.Sprintf("%v: master %s has code %d version %s", o, m, ob.code, ob.ver))
-				}
-				break
-			}
-			if ob.ver.cmp(o.ver) > 0 {
-				mSuperseded++
-				break
-			}
-		}
-	}
-	t.Logf("FIGURE partition: writes through the isolated %s during the partition: %d, acked %d (claimed masters: %v), lost after healing %d, superseded by newer writes %d; %s",
-		iso.addr, len(minority), mAcked, claims, mLost, mSuperseded, res.summary())
-	if mLost > 0 {
-		t.Errorf("%d writes acknowledged by the isolated side were lost after healing:\n  %s", mLost, strings.Join(lostSamples, "\n  "))
-	}
-}
-
 // ---- figures: failover with 10k and 100k keys ----
 
 func TestFault_FailoverFigures(t *testing.T) {
 	failoverFigures(t, 10000, nil)
-}
-
-// TestFault_FailoverFigures100k preloads 100k keys. To keep it within about
-// a minute, the checker reads every key from the masters' /getlocal but
-// reads on every node with /get only the keys written under load and one
-// preloaded key in 20.
-func TestFault_FailoverFigures100k(t *testing.T) {
-	if os.Getenv("DISTSTORE_TEST_100K") != "1" {
-		t.Skip("skipping: takes about 70s (over the minute a fault test may take); set DISTSTORE_TEST_100K=1 to run it")
-	}
-	failoverFigures(t, 100000, func(key string) bool {
-		i := strings.LastIndex(key, "-pre-")
-		if i < 0 {
-			return true
-		}
-		var n int
-		_, err := fmt.Sscanf(key[i+len("-pre-"):], "%d", &n)
-		return err != nil || n%20 == 0
-	})
 }
 
 // failoverFigures preloads nkeys keys (32 clients), runs the load, kills a
@@ -563,6 +478,8 @@ func failoverFigures(t *testing.T, nkeys int, getKey func(string) bool) {
 	c := startCluster(t, 6, faultArgs())
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "fig")
+	// Measured: 1.14× through the failover.
+	g.minShare = map[string]float64{"failover": 0.5, "after": 0.5}
 	g.getKey = getKey
 	preload(t, c, g, nkeys, 32)
 	g.run()

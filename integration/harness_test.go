@@ -50,6 +50,10 @@ type node struct {
 	dataDir string
 	logPath string
 	args    []string // extra flags
+	// lan and netnsPID are set for a node of a lan: it runs in the network
+	// namespace of the process netnsPID (see lan_test.go).
+	lan      *lan
+	netnsPID int
 
 	mu      sync.Mutex // guards the fields below
 	cmd     *exec.Cmd
@@ -307,7 +311,14 @@ func (n *node) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An explicit, empty config file: a diststored.cfg that an operator
+	// (or the package test) left in /etc must not change the test.
+	cfg := filepath.Join(filepath.Dir(n.dataDir), "diststored.cfg")
+	if err := os.WriteFile(cfg, []byte("[diststored]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	args := append([]string{
+		"--config", cfg,
 		"--bind", n.addr,
 		"--http-port", fmt.Sprint(httpPort),
 		"--data-dir", n.dataDir,
@@ -318,8 +329,8 @@ func (n *node) start(t testing.TB) {
 	}
 	fmt.Fprintf(logf, "==== harness: start #%d: %s %s\n", n.starts, daemonPath, strings.Join(args, " "))
 
-	cmd := exec.Command(daemonPath, args...)
-	cmd.Dir = filepath.Dir(n.dataDir) // no stray ./diststored.cfg
+	cmd := n.command(args)
+	cmd.Dir = filepath.Dir(n.dataDir)
 	cmd.Env = daemonEnv()
 	cmd.Stdout = logf
 	cmd.Stderr = logf

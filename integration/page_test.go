@@ -64,7 +64,7 @@ type browser struct {
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("page test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err)
+		t.Fatalf("the page test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err)
 	}
 	// The browser must see only loopback (TestMain checked it once; a
 	// browser is the one program here that would happily go elsewhere).

@@ -42,10 +42,11 @@ integration:
 
 ## faults: the fault-injection suite with the figures the README quotes
 ## (built with -tags figures, which adds the 100k-key failover), verbose;
-## the FIGURE lines are also written to bin/faults-figures.txt.
+## the FIGURE and CHECK lines (what each test measured, and how many
+## acknowledged writes its checker verified) go to bin/faults-figures.txt.
 faults:
 	mkdir -p bin; set -o pipefail; $(GO) test -count=1 -v -tags figures -timeout 30m -run 'TestFault' ./integration/ 2>&1 | \
-		tee bin/faults.log | grep --line-buffered -e FIGURE -e '^--- ' -e '^ok' -e '^FAIL' | tee bin/faults-figures.txt
+		tee bin/faults.log | grep --line-buffered -e FIGURE -e 'CHECK ' -e '^--- ' -e '^ok' -e '^FAIL' | tee bin/faults-figures.txt
 
 race: unit
 

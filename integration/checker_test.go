@@ -638,14 +638,14 @@ func (g *loadGen) requireRates(t testing.TB) {
 		}
 		want, stated := g.minShare[p.tag]
 		share := rate / max(steady, 1e-9)
-		lines = append(lines, fmt.Sprintf("%s %d acked in %s: %.0f/s, %.2f× steady (want >= %.2f×)", p.tag, n, active.Round(time.Millisecond), rate, share, want))
+		lines = append(lines, fmt.Sprintf("%s %d acked in %s: %.0f/s, %.3g× steady (want >= %.3g×)", p.tag, n, active.Round(time.Millisecond), rate, share, want))
 		switch {
 		case active < minPhase:
 			lines[len(lines)-1] += " (too short to judge)"
 		case !stated:
 			t.Errorf("phase %q: the test states no minimum share of the steady write rate", p.tag)
 		case share < want:
-			t.Errorf("phase %q acknowledged %.0f writes/s, %.2f× the steady %.0f/s; want at least %.2f×", p.tag, rate, share, steady, want)
+			t.Errorf("phase %q acknowledged %.0f writes/s, %.3g× the steady %.0f/s; want at least %.3g×", p.tag, rate, share, steady, want)
 		}
 	}
 	t.Logf("FIGURE acked writes/s by phase: %s", strings.Join(lines, "; "))

@@ -19,7 +19,7 @@
 #   BENCH_RSS_KEYS        keys of the RSS figure (1000000)
 #   BENCH_GO_BENCHTIME    -benchtime of the Go micro-benchmarks but BenchmarkWrite (200ms)
 #   BENCH_WRITE_BENCHTIME -benchtime of cluster's BenchmarkWrite, run 3 times (3000x)
-#   BENCH_ONLY            figures to run, a subset of "go reads misses writes resync rss"
+#   BENCH_ONLY            figures to run, a subset of "go reads misses writes resync rss scale"
 #   BENCH_PPROF           1: profile the node during each read figure, into bin/bench-logs
 #   BENCH_OUT             where the JSON goes (bench-results.json)
 set -euo pipefail
@@ -34,7 +34,7 @@ RESYNC_KEYS=${BENCH_RESYNC_KEYS:-100000}
 RSS_KEYS=${BENCH_RSS_KEYS:-1000000}
 GO_BENCHTIME=${BENCH_GO_BENCHTIME:-200ms}
 GO_WRITE_BENCHTIME=${BENCH_WRITE_BENCHTIME:-3000x}
-ONLY=${BENCH_ONLY:-go reads misses writes resync rss}
+ONLY=${BENCH_ONLY:-go reads misses writes resync rss scale}
 OUT=${BENCH_OUT:-bench-results.json}
 NETNS_SETUP='ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo'
 
@@ -270,10 +270,10 @@ if has reads; then
 		done
 		bv=$(calc "$breq / $bsec")
 		dv=$(calc "$dreq / $dsec")
-		ratio=$(printf '%s\n' $ratios | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+		ratio=$(calc "$dv / $bv")
 		row "GET /$op of a local key, 50 conns, 1 of 3 nodes" "$(num "$dv")" "req/s" "$(num "$bv")" \
 			"$(num "$ratio")" ">= 0.85x bare" "$(met "$ratio >= 0.85")" \
-			"$READ_ROUNDS rounds of $READ_DUR each, bare and diststore in turn; ratio: median of the rounds' (each:$ratios); last round p50 $(jms p50_ms "$d") ms (bare $(jms p50_ms "$b") ms), p99 $(jms p99_ms "$d") ms (bare $(jms p99_ms "$b") ms)"
+			"$READ_ROUNDS rounds of $READ_DUR each, bare and diststore in turn; value and baseline: all rounds' requests over their time, ratio: of the two (each round's:$ratios); last round p50 $(jms p50_ms "$d") ms (bare $(jms p50_ms "$b") ms), p99 $(jms p99_ms "$d") ms (bare $(jms p99_ms "$b") ms)"
 	done
 fi
 
@@ -407,6 +407,17 @@ if has rss; then
 fi
 
 # ---------------------------------------------------------------------------
+scale_table=
+if has scale; then
+	log "scale: the simulation of 10, 30 and 100 nodes on the in-memory network"
+	DISTSTORE_SIM=full "$GO" test -count=1 -timeout 10m -run '^TestSimulation$' -v ./cluster/ >"$logs/scale.txt" 2>&1 ||
+		die "the scale simulation failed: see $logs/scale.txt"
+	scale_table=$(sed -n 's/^ *\(| .*|\)$/\1/p' "$logs/scale.txt")
+	[ -n "$scale_table" ] || die "no table in the scale simulation's output: $logs/scale.txt"
+	printf '%s\n' "$scale_table" >&2
+fi
+
+# ---------------------------------------------------------------------------
 # The table and the JSON.
 total=$(($(date +%s) - start_time))
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -425,6 +436,37 @@ for i in "${!rows_name[@]}"; do
 	if [ -n "${rows_note[$i]}" ]; then printf -- '- %s: %s\n' "${rows_name[$i]}" "${rows_note[$i]}"; fi
 done
 
+# The same table in Markdown, with the scale table, as the README shows them.
+md=${OUT%.json}.md
+{
+	echo "On $machine, $(date -u +%Y-%m-%d) (\`make bench\`, ${total}s):"
+	echo
+	echo "| figure | value | baseline | ratio | target |"
+	echo "| --- | ---: | ---: | ---: | --- |"
+	for i in "${!rows_name[@]}"; do
+		t=${rows_target[$i]}
+		[ -z "$t" ] || t="$t: $([ "${rows_met[$i]}" = yes ] && echo met || echo '**not met**')"
+		printf '| %s | %s %s | %s | %s | %s |\n' "${rows_name[$i]}" "${rows_value[$i]}" "${rows_unit[$i]}" \
+			"${rows_base[$i]}" "${rows_ratio[$i]}" "$t"
+	done
+	if [ -n "$scale_table" ]; then
+		echo
+		printf '%s\n' "$scale_table"
+	fi
+} >"$md"
+
+missed=()
+for i in "${!rows_name[@]}"; do
+	[ "${rows_met[$i]}" != no ] || missed+=("${rows_name[$i]}: ${rows_value[$i]} ${rows_unit[$i]}, target ${rows_target[$i]}")
+done
+echo
+if [ ${#missed[@]} -gt 0 ]; then
+	echo "missed targets (${#missed[@]}):"
+	printf -- '  - %s\n' "${missed[@]}"
+else
+	echo "every target met"
+fi
+
 # jstr TEXT: TEXT as a JSON string.
 jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 jval() { if [ -z "$1" ]; then printf 'null'; else printf '%s' "$1"; fi; }
@@ -442,4 +484,4 @@ jval() { if [ -z "$1" ]; then printf 'null'; else printf '%s' "$1"; fi; }
 	printf ']}\n'
 } >"$OUT"
 echo
-echo "results written to $OUT; logs in $logs"
+echo "results written to $OUT and $md; logs in $logs"

@@ -27,17 +27,16 @@ func TestNode_ElectedWhileChecking_ServesItsData(t *testing.T) {
 	n, err := New(Config{Addr: self}, tr, st)
 	require.NoError(t, err)
 
-	n.mu.Lock()
-	n.members[other] = &member{} // a master that has not said it is synced
-	n.pair = election.Pair{Epoch: 1, Masters: []netip.Addr{other}}
-	n.mu.Unlock()
+	// The node is not started: the test is its membership loop.
+	n.own.members[other] = &member{} // a master that has not said it is synced
+	n.own.pair = election.Pair{Epoch: 1, Masters: []netip.Addr{other}}
+	n.publish()
 	require.ErrorIs(t, n.demote(n.Masters()), errNoSyncedMaster)
 	_, ok := n.GetLocal("k")
 	require.False(t, ok, "unchecked data is not served while the check waits")
 
-	n.mu.Lock()
-	n.adoptLocked(election.Pair{Epoch: 2, Masters: []netip.Addr{self, other}}, "test")
-	n.mu.Unlock()
+	n.adopt(election.Pair{Epoch: 2, Masters: []netip.Addr{self, other}}, "test")
+	n.publish()
 	e, ok := n.GetLocal("k")
 	assert.True(t, ok, "a master serves what it holds")
 	assert.Equal(t, "v", string(e.Value))

@@ -1,7 +1,20 @@
 // Package cluster is the diststore node: the store it holds, its view of
 // the other members, master election, miss resolution, write forwarding
 // and master sync. It owns the goroutines that do this and stops them on
-// Close.
+// Close, which waits for every one of them, miss resolutions included.
+//
+// # Who owns what
+//
+// The membership loop (run, membership.go) is the one goroutine that
+// changes the members, the master pair and whether this node is a synced
+// master. It handles every datagram, ticks (heartbeats, expiry,
+// elections), and runs other goroutines' requests (lostMaster from a
+// writer, markSynced from the sync loop, Leave) through inLoop. After each
+// change it publishes an immutable view (Node.view, an atomic pointer)
+// that every reader loads without a lock; a view's changed channel is
+// closed when a view with another pair replaces it, which is how a writer
+// waits for a new pair. The sync loop (sync.go) owns syncs, digest checks,
+// demotion and purges; resolve (miss.go) owns the open queries.
 //
 // # Membership
 //
@@ -22,12 +35,15 @@
 //
 // # Writes
 //
-// A write gets a version from the node's hybrid logical clock, is stored
-// here and forwarded to every master (POST /local/<key> with the version in
+// Write (write.go) is the one entry point of a client's write. It gets a
+// version from the node's hybrid logical clock (or, for a conditional
+// write, from the master that Decides it), is stored here and sent to
+// every master, which Replicates it (POST /local/<key> with the version in
 // X-Diststore-Version). It is acknowledged only once every master of the
 // current pair holds it. A master that cannot be reached is reported with
 // "masterlost", replaced by the writer (election.Replace), and the write
-// goes on to the new master before the client is answered.
+// goes on to the new master before the client is answered. StoreLocal is
+// the original's write to one node only.
 //
 // # Misses
 //

@@ -53,10 +53,7 @@ func (n *Node) nowMs() int64 { return n.now().UnixMilli() }
 // lookupLocal returns key's live entry held here: owned, or a cached copy.
 // touch marks a cached copy recently used.
 func (n *Node) lookupLocal(key string, touch bool) (store.Entry, bool) {
-	n.mu.Lock()
-	demoting := n.demoting
-	n.mu.Unlock()
-	if !demoting {
+	if !n.demoting.Load() {
 		if e, ok := n.durable.Get(key); ok {
 			if e.Live(n.nowMs()) {
 				return e, true
@@ -71,11 +68,7 @@ func (n *Node) lookupLocal(key string, touch bool) (store.Entry, bool) {
 }
 
 // isMaster reports whether this node is one of the current masters.
-func (n *Node) isMaster() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.pair.Has(n.self)
-}
+func (n *Node) isMaster() bool { return n.view.Load().isMaster(n.self) }
 
 // keep stores a copy of e held here: owned by a master, in the cache on
 // any other node. It returns the entry held afterwards.
@@ -95,39 +88,38 @@ func (n *Node) keep(key string, e store.Entry) (store.Entry, error) {
 	return e, nil
 }
 
-// Apply stores e under key on this node only (POST /local/<key>). A zero
-// version means a new write versioned by this node's clock; then cond, if
-// any, is checked against what this node holds, atomically; only the
-// first master of the pair, synced, decides it. A versioned entry is replicated as by
-// Replicate. It returns the entry held afterwards.
-func (n *Node) Apply(key string, e store.Entry, cond Condition) (store.Entry, error) {
+// StoreLocal stores e under key on this node only, versioned by this
+// node's clock (POST /local/<key>, the original's write of one node): a
+// master keeps it durably, any other node as a copy no master holds. It
+// returns the entry held afterwards.
+func (n *Node) StoreLocal(key string, e store.Entry) (store.Entry, error) {
 	if err := n.checkValue(e.Value); err != nil {
 		return store.Entry{}, err
 	}
-	if !e.Version.IsZero() {
-		if cond.Any() {
-			return store.Entry{}, fmt.Errorf("%w: a versioned write carries no condition", ErrPrecondition)
-		}
-		return n.Replicate(key, e, 0)
+	e.Version = n.clock.Next()
+	n.clock.Observe(e.Version)
+	if !n.isMaster() {
+		n.cache.add(key, e, true) // a local-only value: no master holds it
+		return e, nil
 	}
-	if !cond.Any() {
-		e.Version = n.clock.Next()
-		n.clock.Observe(e.Version)
-		if !n.isMaster() {
-			n.cache.add(key, e, true) // a local-only value: no master holds it
-			return e, nil
-		}
-		return n.keep(key, e)
+	return n.keep(key, e)
+}
+
+// Decide checks a conditional write's condition against what this node
+// holds and, if it holds, versions e and stores it, atomically. Only the
+// first master of the pair, synced, decides, and only for a writer that
+// chose it in the current epoch (cond.Epoch, 0: any); otherwise it
+// returns ErrNotMaster. The writer then replicates the entry to the other
+// masters.
+func (n *Node) Decide(key string, e store.Entry, cond Condition) (store.Entry, error) {
+	if err := n.checkValue(e.Value); err != nil {
+		return store.Entry{}, err
 	}
-	// One node decides the conditional writes of an epoch: the first
-	// master, once it holds every key.
-	n.mu.Lock()
-	decider := len(n.pair.Masters) > 0 && n.pair.Masters[0] == n.self && n.synced &&
-		(cond.Epoch == 0 || cond.Epoch == n.pair.Epoch)
-	epoch := n.pair.Epoch
-	n.mu.Unlock()
+	v := n.view.Load()
+	decider := len(v.pair.Masters) > 0 && v.pair.Masters[0] == n.self && v.synced &&
+		(cond.Epoch == 0 || cond.Epoch == v.pair.Epoch)
 	if !decider {
-		return store.Entry{}, fmt.Errorf("%w: not the deciding master at epoch %d", ErrNotMaster, epoch)
+		return store.Entry{}, fmt.Errorf("%w: not the deciding master at epoch %d", ErrNotMaster, v.pair.Epoch)
 	}
 	mu := n.keyLock(key)
 	mu.Lock()

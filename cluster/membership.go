@@ -9,23 +9,140 @@ import (
 	"github.com/diststore/diststore/mcast"
 )
 
-// receiveLoop reads datagrams until the node stops. Handlers never block
-// on the network: they update state and send UDP.
-func (n *Node) receiveLoop() {
+// The membership loop. One goroutine, run, owns the members, the master
+// pair and whether this node, as a master, holds every key (owned). It
+// handles every datagram, sends the heartbeats, expires silent members and
+// runs elections, and it runs the requests of other goroutines (a writer
+// that lost a master, the sync loop that finished a sync, Leave) as
+// functions through inLoop. After each change it publishes an immutable
+// view; readers load it without a lock.
+//
+// A test can step the loop by hand: build a Node with New, do not Start
+// it, and call handlePacket and tick from the test's goroutine (inLoop
+// runs its function at once on a node that was not started).
+
+// member is what the loop knows of another node.
+type member struct {
+	keys     uint64
+	lastSeen time.Time
+	synced   bool // it says it is a master holding every key
+}
+
+// owned is the membership loop's state: only the loop reads or writes it.
+type owned struct {
+	members   map[netip.Addr]*member
+	pair      election.Pair
+	booted    bool      // the bootstrap window is over or a pair was learnt
+	synced    bool      // as a master, this node holds every key
+	lastReply time.Time // last heartbeat sent in answer to another node
+	bootUntil time.Time // end of the bootstrap window
+	lastTick  time.Time // when the last tick ran, to notice a pause
+}
+
+// memberView is another member as a view shows it.
+type memberView struct {
+	keys   uint64
+	synced bool
+}
+
+// view is a snapshot of the membership that the loop published. It is
+// never changed once published.
+type view struct {
+	pair    election.Pair
+	members map[netip.Addr]memberView // the other live members
+	booted  bool
+	synced  bool // this node is a master of pair and holds every key
+	// changed is closed when a view with another pair replaces this one.
+	changed chan struct{}
+}
+
+func (v *view) isMaster(self netip.Addr) bool { return v.pair.Has(self) }
+
+// authoritative reports whether self is a synced master: it holds every key.
+func (v *view) authoritative(self netip.Addr) bool { return v.synced && v.pair.Has(self) }
+
+// ready reports whether the bootstrap is over and the masters are known.
+func (v *view) ready() bool { return v.booted && len(v.pair.Masters) > 0 }
+
+// syncedMasters returns the masters other than self that say they are
+// synced.
+func (v *view) syncedMasters(self netip.Addr) []netip.Addr {
+	var ms []netip.Addr
+	for _, m := range v.pair.Masters {
+		if mem, ok := v.members[m]; m != self && ok && mem.synced {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// run is the membership loop; it returns when the node stops.
+func (n *Node) run() {
 	packets := n.tr.Packets()
+	n.own.bootUntil = n.now().Add(2 * n.cfg.HeartbeatInterval)
+	n.own.lastTick = n.now()
+	n.send(n.heartbeatMsg())
+	t := time.NewTimer(jitter(n.cfg.HeartbeatInterval) / 2)
+	defer t.Stop()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case p, ok := <-packets:
 			if !ok {
-				return
+				packets = nil // the transport closed: keep ticking until stopped
+				continue
 			}
 			n.handlePacket(p)
+		case f := <-n.requests:
+			f()
+		case <-t.C:
+			n.tick()
+			t.Reset(jitter(n.cfg.HeartbeatInterval))
 		}
 	}
 }
 
+// inLoop runs f on the membership loop and waits for it. It reports false
+// if the node stopped first. On a node that was never started, the caller
+// is the loop: f runs at once.
+func (n *Node) inLoop(f func()) bool {
+	if !n.started.Load() {
+		f()
+		return true
+	}
+	done := make(chan struct{})
+	select {
+	case n.requests <- func() { f(); close(done) }:
+		<-done
+		return true
+	case <-n.stop:
+		return false
+	}
+}
+
+// publish makes the loop's state the view everyone reads.
+func (n *Node) publish() {
+	o := &n.own
+	old := n.view.Load()
+	v := &view{
+		pair:    o.pair,
+		members: make(map[netip.Addr]memberView, len(o.members)),
+		booted:  o.booted,
+		synced:  o.synced && o.pair.Has(n.self),
+		changed: old.changed,
+	}
+	for a, m := range o.members {
+		v.members[a] = memberView{keys: m.keys, synced: m.synced}
+	}
+	if !old.pair.Equal(o.pair) {
+		close(old.changed)
+		v.changed = make(chan struct{})
+	}
+	n.view.Store(v)
+}
+
+// handlePacket handles one datagram, on the loop.
 func (n *Node) handlePacket(p mcast.Packet) {
 	if p.From == n.tr.LocalAddr() {
 		return // our own multicast, looped back
@@ -69,13 +186,11 @@ func (n *Node) answerable(p mcast.Packet, a netip.Addr) bool {
 	if a == p.From.Addr() {
 		return true
 	}
-	n.mu.Lock()
-	_, ok := n.members[a]
-	n.mu.Unlock()
-	if !ok {
-		n.stats.Refused.Add(1)
+	if _, ok := n.own.members[a]; ok {
+		return true
 	}
-	return ok
+	n.stats.Refused.Add(1)
+	return false
 }
 
 func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
@@ -83,35 +198,30 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 		n.stats.Refused.Add(1)
 		return
 	}
-	theirs := election.Pair{Epoch: m.Epoch, Masters: m.Masters}
-	n.mu.Lock()
+	o := &n.own
+	defer n.publish()
 	if m.Flags&mcast.FlagLeaving != 0 {
-		delete(n.members, m.Addr)
-		n.reconsiderLocked()
-		n.mu.Unlock()
+		delete(o.members, m.Addr)
+		n.reconsider()
 		return
 	}
-	mem, known := n.members[m.Addr]
+	theirs := election.Pair{Epoch: m.Epoch, Masters: m.Masters}
+	mem, known := o.members[m.Addr]
 	if !known {
 		mem = &member{}
-		n.members[m.Addr] = mem
+		o.members[m.Addr] = mem
 		n.log.Info("member joined", "member", m.Addr.String(), "keys", m.N)
 	}
 	mem.keys, mem.lastSeen, mem.synced = m.N, n.now(), m.Flags&mcast.FlagSynced != 0
-	if len(theirs.Masters) > 0 && election.Better(theirs, n.pair) {
-		n.adoptLocked(theirs, "learnt from "+m.Addr.String())
+	if len(theirs.Masters) > 0 && election.Better(theirs, o.pair) {
+		n.adopt(theirs, "learnt from "+m.Addr.String())
 	}
 	// A master answers a newcomer, or a member holding an older pair, at
 	// once, so it need not wait a heartbeat interval to learn the masters.
-	answer := n.pair.Has(n.self) && (!known || election.Better(n.pair, theirs)) &&
-		n.now().Sub(n.lastReply) > n.cfg.HeartbeatInterval/10
-	if answer {
-		n.lastReply = n.now()
-	}
-	hb := n.heartbeatLocked()
-	n.mu.Unlock()
-	if answer {
-		n.send(hb)
+	if o.pair.Has(n.self) && (!known || election.Better(o.pair, theirs)) &&
+		n.now().Sub(o.lastReply) > n.cfg.HeartbeatInterval/10 {
+		o.lastReply = n.now()
+		n.send(n.heartbeatMsg())
 	}
 }
 
@@ -120,16 +230,16 @@ func (n *Node) onBye(p mcast.Packet, m mcast.Message) {
 		n.stats.Refused.Add(1)
 		return
 	}
-	n.mu.Lock()
-	if _, ok := n.members[m.Addr]; ok {
-		delete(n.members, m.Addr)
-		n.log.Info("member left", "member", m.Addr.String())
-		n.reconsiderLocked()
+	o := &n.own
+	if _, ok := o.members[m.Addr]; !ok {
+		return
 	}
-	hb, changed := n.heartbeatLocked(), n.pair.Has(n.self)
-	n.mu.Unlock()
-	if changed {
-		n.send(hb)
+	delete(o.members, m.Addr)
+	n.log.Info("member left", "member", m.Addr.String())
+	n.reconsider()
+	n.publish()
+	if o.pair.Has(n.self) {
+		n.send(n.heartbeatMsg())
 	}
 }
 
@@ -137,13 +247,13 @@ func (n *Node) onBye(p mcast.Packet, m mcast.Message) {
 // master. The reporter proposes the replacement itself; here a master
 // that has also been silent for two heartbeat intervals is dropped at once.
 func (n *Node) onMasterLost(m mcast.Message) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	mem, ok := n.members[m.Master]
-	if ok && n.pair.Has(m.Master) && n.now().Sub(mem.lastSeen) > 2*n.cfg.HeartbeatInterval {
-		delete(n.members, m.Master)
+	o := &n.own
+	mem, ok := o.members[m.Master]
+	if ok && o.pair.Has(m.Master) && n.now().Sub(mem.lastSeen) > 2*n.cfg.HeartbeatInterval {
+		delete(o.members, m.Master)
 		n.log.Warn("master lost", "master", m.Master.String(), "reported_by", m.Addr.String())
-		n.reconsiderLocked()
+		n.reconsider()
+		n.publish()
 	}
 }
 
@@ -155,104 +265,97 @@ func (n *Node) onKeyCountQuery(p mcast.Packet, m mcast.Message) {
 	n.reply(to, mcast.Message{Kind: mcast.KeyCount, Addr: n.self, N: uint64(n.durable.Len())})
 }
 
-// tickLoop sends heartbeats, expires silent members and runs elections.
-func (n *Node) tickLoop() {
-	bootUntil := n.now().Add(2 * n.cfg.HeartbeatInterval)
-	n.send(n.heartbeat())
-	t := time.NewTimer(jitter(n.cfg.HeartbeatInterval) / 2)
-	defer t.Stop()
-	lastTick := n.now()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
-		now := n.now()
-		n.mu.Lock()
-		if !n.booted && !now.Before(bootUntil) {
-			n.booted = true
-		}
-		if gap := now.Sub(lastTick); gap > n.cfg.FailureTimeout {
-			// This node was stopped (SIGSTOP, a VM pause): the others'
-			// silence is its own. Hear from them again before judging;
-			// a newer master pair in their heartbeats makes it step down.
-			n.log.Warn("node was paused; not expiring members this round", "gap", gap.Round(time.Millisecond).String())
-			for _, m := range n.members {
-				m.lastSeen = now
-			}
-		}
-		lastTick = now
-		n.expireLocked()
-		n.reconsiderLocked()
-		hb := n.heartbeatLocked()
-		n.mu.Unlock()
-		n.send(hb)
-		t.Reset(jitter(n.cfg.HeartbeatInterval))
+// tick is the loop's periodic step: end the bootstrap window, expire
+// silent members, run an election if a seat is empty, and send a
+// heartbeat.
+func (n *Node) tick() {
+	o := &n.own
+	now := n.now()
+	if !o.booted && !now.Before(o.bootUntil) {
+		o.booted = true
 	}
+	if gap := now.Sub(o.lastTick); gap > n.cfg.FailureTimeout {
+		// This node was stopped (SIGSTOP, a VM pause): the others'
+		// silence is its own. Hear from them again before judging; a
+		// newer master pair in their heartbeats makes it step down.
+		n.log.Warn("node was paused; not expiring members this round", "gap", gap.Round(time.Millisecond).String())
+		for _, m := range o.members {
+			m.lastSeen = now
+		}
+	}
+	o.lastTick = now
+	n.expire()
+	n.reconsider()
+	n.publish()
+	n.send(n.heartbeatMsg())
 }
 
-// expireLocked drops members silent for longer than the failure timeout.
-func (n *Node) expireLocked() {
-	for a, m := range n.members {
-		if n.now().Sub(m.lastSeen) > n.cfg.FailureTimeout {
-			delete(n.members, a)
-			n.log.Warn("member lost", "member", a.String(), "silent", n.now().Sub(m.lastSeen).Round(time.Millisecond).String(),
-				"was_master", n.pair.Has(a))
+// expire drops members silent for longer than the failure timeout.
+func (n *Node) expire() {
+	o := &n.own
+	for a, m := range o.members {
+		if silent := n.now().Sub(m.lastSeen); silent > n.cfg.FailureTimeout {
+			delete(o.members, a)
+			n.log.Warn("member lost", "member", a.String(), "silent", silent.Round(time.Millisecond).String(),
+				"was_master", o.pair.Has(a))
 		}
 	}
 }
 
-// viewLocked returns the live members, this node included, sorted by
-// address. keys is this node's own key count.
-func (n *Node) viewLocked(keys int) []election.Member {
-	view := make([]election.Member, 0, len(n.members)+1)
-	view = append(view, election.Member{Addr: n.self, Keys: uint64(keys)})
-	for a, m := range n.members {
-		view = append(view, election.Member{Addr: a, Keys: m.keys})
+// viewOf returns the live members, this node included, sorted by address,
+// as election sees them. keys is this node's own key count.
+func (n *Node) viewOf(keys int) []election.Member {
+	o := &n.own
+	members := make([]election.Member, 0, len(o.members)+1)
+	members = append(members, election.Member{Addr: n.self, Keys: uint64(keys)})
+	for a, m := range o.members {
+		members = append(members, election.Member{Addr: a, Keys: m.keys})
 	}
-	slices.SortFunc(view, func(a, b election.Member) int { return a.Addr.Compare(b.Addr) })
-	return view
+	slices.SortFunc(members, func(a, b election.Member) int { return a.Addr.Compare(b.Addr) })
+	return members
 }
 
-// reconsiderLocked proposes a new pair when a seat is empty and this node
-// is the one to propose.
-func (n *Node) reconsiderLocked() {
-	if !n.booted {
+// reconsider proposes a new pair when a seat is empty and this node is the
+// one to propose.
+func (n *Node) reconsider() {
+	if !n.own.booted {
 		return
 	}
-	if p, ok := election.Decide(n.self, n.viewLocked(n.durable.Len()), n.pair); ok {
+	if p, ok := election.Decide(n.self, n.viewOf(n.durable.Len()), n.own.pair); ok {
 		n.stats.Elections.Add(1)
-		n.adoptLocked(p, "elected")
+		n.adopt(p, "elected")
 	}
 }
 
-// adoptLocked makes p the pair this node holds.
-func (n *Node) adoptLocked(p election.Pair, why string) {
-	was := n.pair.Has(n.self)
-	n.pair = p
-	n.booted = true
-	close(n.pairWait)
-	n.pairWait = make(chan struct{})
-	is := n.pair.Has(n.self)
+// adopt makes p the pair this node holds, publishes it and wakes the sync
+// loop.
+func (n *Node) adopt(p election.Pair, why string) {
+	o := &n.own
+	was := o.pair.Has(n.self)
+	o.pair = p
+	o.booted = true
+	is := o.pair.Has(n.self)
 	n.log.Info("masters changed", "epoch", p.Epoch, "masters", addrList(p.Masters), "why", why)
 	switch {
 	case is && !was:
 		// What it holds durably is a master's data again, whatever a
 		// check against the old masters had got to: the sync decides.
-		n.synced, n.demoting = false, false
-		n.kickSync()
-	case is && was:
-		n.kickSync() // a new partner may lack keys this node holds: check again
+		o.synced = false
+		n.demoting.Store(false)
 	case !is:
-		n.synced = false
+		o.synced = false
 		if was {
 			// Its data may be older than the new masters': reads skip it
 			// until the sync loop has checked it (demote).
-			n.demoting = true
+			n.demoting.Store(true)
 		}
-		n.kickSync() // check what this node holds durably against the masters
 	}
+	// Publish first: the sync loop reads the pair from the view.
+	n.publish()
+	// A new master syncs; a master with a new partner checks again what
+	// the partner lacks; any other node checks what it holds durably
+	// against the masters.
+	n.kickSync()
 }
 
 func (n *Node) kickSync() {
@@ -262,21 +365,17 @@ func (n *Node) kickSync() {
 	}
 }
 
-func (n *Node) heartbeat() mcast.Message {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.heartbeatLocked()
-}
-
-func (n *Node) heartbeatLocked() mcast.Message {
+// heartbeatMsg is this node's heartbeat, from the loop's state.
+func (n *Node) heartbeatMsg() mcast.Message {
+	o := &n.own
 	m := mcast.Message{
 		Kind:    mcast.Heartbeat,
 		Addr:    n.self,
 		N:       uint64(n.durable.Len()),
-		Epoch:   n.pair.Epoch,
-		Masters: n.pair.Masters,
+		Epoch:   o.pair.Epoch,
+		Masters: o.pair.Masters,
 	}
-	if n.synced && n.pair.Has(n.self) {
+	if o.synced && o.pair.Has(n.self) {
 		m.Flags |= mcast.FlagSynced
 	}
 	if n.leaving.Load() {
@@ -290,21 +389,46 @@ func (n *Node) heartbeatLocked() mcast.Message {
 // lostMaster is called by a writer that could not reach master a: it
 // reports it, proposes a replacement and returns the new pair.
 func (n *Node) lostMaster(a netip.Addr, cause error) election.Pair {
-	n.mu.Lock()
-	if !n.pair.Has(a) {
-		p := n.pair
-		n.mu.Unlock()
-		return p // someone already replaced it
+	var replaced bool
+	var hb mcast.Message
+	ok := n.inLoop(func() {
+		o := &n.own
+		if !o.pair.Has(a) {
+			return // someone already replaced it
+		}
+		n.log.Warn("master unreachable", "master", a.String(), "err", cause)
+		delete(o.members, a)
+		n.stats.Elections.Add(1)
+		n.adopt(election.Replace(n.viewOf(n.durable.Len()), o.pair, a), "master "+a.String()+" unreachable")
+		n.publish()
+		replaced, hb = true, n.heartbeatMsg()
+	})
+	if ok && replaced {
+		n.send(mcast.Message{Kind: mcast.MasterLost, Addr: n.self, Master: a})
+		n.send(hb)
 	}
-	n.log.Warn("master unreachable", "master", a.String(), "err", cause)
-	delete(n.members, a)
-	n.stats.Elections.Add(1)
-	n.adoptLocked(election.Replace(n.viewLocked(n.durable.Len()), n.pair, a), "master "+a.String()+" unreachable")
-	p, hb := n.pair, n.heartbeatLocked()
-	n.mu.Unlock()
-	n.send(mcast.Message{Kind: mcast.MasterLost, Addr: n.self, Master: a})
-	n.send(hb)
-	return p
+	return n.Masters()
+}
+
+// markSynced records, for the sync loop, that this node holds every key
+// as a master of pair. It reports whether pair is still the current one
+// and whether this is the first sync of it; if so it announces it.
+func (n *Node) markSynced(pair election.Pair) (current, first bool) {
+	var hb mcast.Message
+	n.inLoop(func() {
+		o := &n.own
+		if !o.pair.Equal(pair) {
+			return
+		}
+		current, first = true, !o.synced
+		o.synced = true
+		n.publish()
+		hb = n.heartbeatMsg()
+	})
+	if first {
+		n.send(hb) // tell the others now rather than at the next heartbeat
+	}
+	return current, first
 }
 
 func addrList(as []netip.Addr) string {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/diststore/diststore/mcast"
@@ -18,6 +19,32 @@ import (
 type query struct {
 	holders chan netip.Addr // nodes that answered gotkey
 	nokey   chan netip.Addr // synced masters that answered nokey
+}
+
+// queries are the open whohas queries, by key. Miss resolution owns them:
+// resolve opens and closes its query; the membership loop only looks one
+// up to hand it an answer.
+type queries struct {
+	mu   sync.Mutex // guards open
+	open map[string]*query
+}
+
+func (qs *queries) add(key string, q *query) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	qs.open[key] = q
+}
+
+func (qs *queries) remove(key string) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	delete(qs.open, key)
+}
+
+func (qs *queries) get(key string) *query {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	return qs.open[key]
 }
 
 // GetLocal returns key's live entry if this node holds it, owned or
@@ -35,14 +62,15 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 		return e, SourceLocal, nil
 	}
 	// A synced master holds every key: no need to ask.
-	n.mu.Lock()
-	authoritative := n.pair.Has(n.self) && n.synced
-	n.mu.Unlock()
-	if authoritative {
+	if n.view.Load().authoritative(n.self) {
 		n.stats.Misses.Add(1)
 		return store.Entry{}, "", ErrNotFound
 	}
 	ch := n.flight.DoChan(key, func() (any, error) {
+		if !n.enterFlight() {
+			return nil, ErrClosed
+		}
+		defer n.flights.Done()
 		// A query for key that ended just now may have left a copy.
 		if e, ok := n.lookupLocal(key, false); ok {
 			return e, nil
@@ -71,14 +99,8 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 // after a quarter asks the synced masters directly over HTTP.
 func (n *Node) resolve(key string) (store.Entry, error) {
 	q := &query{holders: make(chan netip.Addr, 16), nokey: make(chan netip.Addr, 4)}
-	n.mu.Lock()
-	n.queries[key] = q
-	n.mu.Unlock()
-	defer func() {
-		n.mu.Lock()
-		delete(n.queries, key)
-		n.mu.Unlock()
-	}()
+	n.queries.add(key, q)
+	defer n.queries.remove(key)
 
 	start := n.now()
 	whohas := mcast.Message{Kind: mcast.WhoHas, Key: key, Addr: n.self, Port: n.tr.LocalAddr().Port()}
@@ -145,15 +167,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 // brought no answer. found means a master returned the value;
 // authoritative that a synced master answered it does not hold the key.
 func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool) {
-	n.mu.Lock()
-	var masters []netip.Addr
-	for _, m := range n.pair.Masters {
-		if mem := n.members[m]; m != n.self && mem != nil && mem.synced {
-			masters = append(masters, m)
-		}
-	}
-	n.mu.Unlock()
-	for _, m := range masters {
+	for _, m := range n.view.Load().syncedMasters(n.self) {
 		ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
 		e, err := n.peers.fetch(ctx, m, n.cfg.HTTPPort, key)
 		cancel()
@@ -187,24 +201,23 @@ func (n *Node) accept(key string, e store.Entry) (store.Entry, error) {
 	return held, nil
 }
 
-// onWhoHas answers a whohas: gotkey if this node holds the key, nokey if
-// it is a synced master that does not.
+// onWhoHas answers a whohas, on the membership loop: gotkey if this node
+// holds the key, nokey if it is a synced master that does not.
 func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 	if m.Addr == n.self {
 		return
 	}
 	_, have := n.lookupLocal(m.Key, false)
-	n.mu.Lock()
-	authoritative := n.pair.Has(n.self) && n.synced
-	epoch := n.pair.Epoch
-	members := len(n.members) + 1
-	mastersSynced := len(n.pair.Masters) > 0
-	for _, a := range n.pair.Masters {
-		if mem := n.members[a]; a != n.self && (mem == nil || !mem.synced) {
+	o := &n.own
+	authoritative := o.pair.Has(n.self) && o.synced
+	epoch := o.pair.Epoch
+	members := len(o.members) + 1
+	mastersSynced := len(o.pair.Masters) > 0
+	for _, a := range o.pair.Masters {
+		if mem := o.members[a]; a != n.self && (mem == nil || !mem.synced) {
 			mastersSynced = false
 		}
 	}
-	n.mu.Unlock()
 	if !have && !authoritative {
 		return
 	}
@@ -228,18 +241,17 @@ func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 	n.reply(to, mcast.Message{Kind: mcast.NoKey, Key: m.Key, Addr: n.self, Epoch: epoch})
 }
 
-// onAnswer hands a gotkey or nokey to the query waiting for it. A nokey
-// counts only from a node this one holds as master.
+// onAnswer hands a gotkey or nokey to the query waiting for it, on the
+// membership loop. A nokey counts only from a node this one holds as
+// master.
 func (n *Node) onAnswer(p mcast.Packet, m mcast.Message) {
 	if m.Addr != p.From.Addr() {
 		n.stats.Refused.Add(1)
 		return
 	}
 	n.stats.Answers.Add(1)
-	n.mu.Lock()
-	q := n.queries[m.Key]
-	isMaster := n.pair.Has(m.Addr)
-	n.mu.Unlock()
+	q := n.queries.get(m.Key)
+	isMaster := n.own.pair.Has(m.Addr)
 	if q == nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,15 +42,15 @@ const (
 	SourcePeer  Source = "peer"
 )
 
-// member is what a node knows of another.
-type member struct {
-	keys     uint64
-	lastSeen time.Time
-	synced   bool // it says it is a master holding every key
-}
-
 // Node is one diststore node. Build it with New, run it with Start, stop it
 // with Close.
+//
+// Who owns what: the membership loop (run, in membership.go) owns the
+// members, the master pair and whether this node is synced; it publishes
+// an immutable view that everyone else reads without a lock. Open
+// queries belong to miss resolution (queries), the durable store and the
+// cache lock themselves, and demoting is set when this node loses its seat
+// and cleared by the sync loop once its data is checked.
 type Node struct {
 	cfg  Config
 	self netip.Addr
@@ -68,15 +69,15 @@ type Node struct {
 	cancel context.CancelFunc
 	now    func() time.Time
 
-	mu        sync.Mutex // guards the fields below
-	members   map[netip.Addr]*member
-	pair      election.Pair
-	booted    bool          // the bootstrap window is over or a pair was learnt
-	synced    bool          // as a master, this node holds every key
-	pairWait  chan struct{} // closed and replaced whenever pair changes
-	lastReply time.Time     // last heartbeat sent in answer to another node
-	queries   map[string]*query
-	demoting  bool // entries in durable may be stale: reads skip them until reconciled
+	// view is the membership as the loop last published it.
+	view atomic.Pointer[view]
+	// own is the membership loop's state; only the loop touches it.
+	own owned
+	// requests are functions the membership loop runs for others.
+	requests chan func()
+
+	queries  queries
+	demoting atomic.Bool // entries in durable may be stale: reads skip them until reconciled
 
 	// keyLocks serialise conditional writes of one key on this node.
 	keyLocks [64]sync.Mutex
@@ -84,16 +85,19 @@ type Node struct {
 	syncKick chan struct{} // wakes the sync loop; buffered 1
 	stop     chan struct{}
 	wg       sync.WaitGroup
+	// flights counts miss resolutions in progress; Close waits for them.
+	flights  sync.WaitGroup
 	started  atomic.Bool
 	leaving  atomic.Bool // Leave was called: heartbeats say so
 	closed   atomic.Bool
-	closeMu  sync.Mutex
+	closeMu  sync.Mutex   // held by Close throughout, so a second Close waits for the first
+	flightMu sync.RWMutex // orders a flight's start (read) with Close setting closed (write)
 
-	stats Stats
+	stats counters
 }
 
-// Stats are counters a Node keeps; read them with Node.Stats.
-type Stats struct {
+// counters are what a Node counts; Status reads them.
+type counters struct {
 	LocalHits    atomic.Uint64
 	RemoteHits   atomic.Uint64
 	Misses       atomic.Uint64
@@ -108,58 +112,32 @@ type Stats struct {
 	Answers      atomic.Uint64 // gotkey and nokey answers it received
 }
 
-// Metrics is a snapshot of a node's counters and sizes, for monitoring.
-type Metrics struct {
-	LocalHits, RemoteHits, Misses uint64
+// Counters are a node's counts since it started, as Status reports them.
+type Counters struct {
+	LocalHits, RemoteHits, Misses uint64 // reads served here, fetched, not found
 	Elections, Syncs              uint64
 	SyncSeconds                   float64 // total time of completed syncs
-	BadDatagrams, Refused         uint64
-	Queries, Answers              uint64 // whohas sent, answers received
-	Invalidated, Purged           uint64
-	Keys                          int   // keys held durably
-	StoreBytes                    int64 // size of the durable store, if it can tell
-	Cached                        int
-	CacheBytes                    int64
+	BadDatagrams, Refused         uint64  // datagrams malformed; not answered (spoofed or reflecting)
+	Queries, Answers              uint64  // whohas sent, answers received
+	Invalidated, Purged           uint64  // cached copies dropped on an invalidation; expired entries removed
 	CacheEvicted, CacheExpired    uint64
-	Members                       int // other live members
-	IsMaster, Synced              bool
-	Epoch                         uint64
-	Transport                     mcast.Stats
 }
 
-// Metrics returns a snapshot of the node's counters and sizes.
-func (n *Node) Metrics() Metrics {
-	cs := n.cache.stats()
-	m := Metrics{
-		LocalHits:    n.stats.LocalHits.Load(),
-		RemoteHits:   n.stats.RemoteHits.Load(),
-		Misses:       n.stats.Misses.Load(),
-		Elections:    n.stats.Elections.Load(),
-		Syncs:        n.stats.Syncs.Load(),
-		SyncSeconds:  time.Duration(n.stats.SyncNanos.Load()).Seconds(),
-		BadDatagrams: n.stats.BadDatagrams.Load(),
-		Refused:      n.stats.Refused.Load(),
-		Queries:      n.stats.Queries.Load(),
-		Answers:      n.stats.Answers.Load(),
-		Invalidated:  n.stats.Invalidated.Load(),
-		Purged:       n.stats.Purged.Load(),
-		Keys:         n.durable.Len(),
-		Cached:       cs.Entries,
-		CacheBytes:   cs.Bytes,
-		CacheEvicted: cs.Evicted,
-		CacheExpired: cs.Expired,
-		Transport:    n.tr.Stats(),
+func (c *counters) snapshot() Counters {
+	return Counters{
+		LocalHits:    c.LocalHits.Load(),
+		RemoteHits:   c.RemoteHits.Load(),
+		Misses:       c.Misses.Load(),
+		Elections:    c.Elections.Load(),
+		Syncs:        c.Syncs.Load(),
+		SyncSeconds:  time.Duration(c.SyncNanos.Load()).Seconds(),
+		BadDatagrams: c.BadDatagrams.Load(),
+		Refused:      c.Refused.Load(),
+		Queries:      c.Queries.Load(),
+		Answers:      c.Answers.Load(),
+		Invalidated:  c.Invalidated.Load(),
+		Purged:       c.Purged.Load(),
 	}
-	if s, ok := n.durable.(interface{ Size() int64 }); ok {
-		m.StoreBytes = s.Size()
-	}
-	n.mu.Lock()
-	m.Members = len(n.members)
-	m.IsMaster = n.pair.Has(n.self)
-	m.Synced = m.IsMaster && n.synced
-	m.Epoch = n.pair.Epoch
-	n.mu.Unlock()
-	return m
 }
 
 // New builds a Node over a transport and a durable store; it does not
@@ -178,12 +156,13 @@ func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 		clock:    store.NewClock(cfg.Addr, nil),
 		log:      cfg.Logger.With("node", cfg.Addr.String()),
 		now:      time.Now,
-		members:  make(map[netip.Addr]*member),
-		pairWait: make(chan struct{}),
-		queries:  make(map[string]*query),
+		requests: make(chan func()),
 		syncKick: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	n.own.members = make(map[netip.Addr]*member)
+	n.queries.open = make(map[string]*query)
+	n.view.Store(&view{members: map[netip.Addr]memberView{}, changed: make(chan struct{})})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers = newPeerClient(cfg)
 	n.cache = newCache(cfg.CacheMaxBytes, cfg.CacheTTL, n.now)
@@ -207,10 +186,21 @@ func (n *Node) Start() error {
 		return errors.New("node already started")
 	}
 	n.log.Info("node starting", "unicast", n.tr.LocalAddr().String(), "http_port", n.cfg.HTTPPort)
-	n.goFunc(n.receiveLoop)
-	n.goFunc(n.tickLoop)
+	n.goFunc(n.run)
 	n.goFunc(n.syncLoop)
 	return nil
+}
+
+// enterFlight registers a miss resolution that Close must wait for; it
+// reports false once the node is closed. The caller calls n.flights.Done.
+func (n *Node) enterFlight() bool {
+	n.flightMu.RLock()
+	defer n.flightMu.RUnlock()
+	if n.closed.Load() {
+		return false
+	}
+	n.flights.Add(1)
+	return true
 }
 
 func (n *Node) goFunc(f func()) {
@@ -231,21 +221,23 @@ func (n *Node) Leave(ctx context.Context) {
 	if !n.started.Load() || n.closed.Load() || n.leaving.Swap(true) {
 		return
 	}
-	n.mu.Lock()
-	wasMaster := n.pair.Has(n.self)
 	var successors []netip.Addr
-	if wasMaster && len(n.members) > 0 {
-		next := election.Replace(n.viewLocked(n.durable.Len()), n.pair, n.self)
-		for _, m := range next.Masters {
-			if !n.pair.Has(m) {
-				successors = append(successors, m)
+	var hb mcast.Message
+	n.inLoop(func() {
+		o := &n.own
+		if o.pair.Has(n.self) && len(o.members) > 0 {
+			next := election.Replace(n.viewOf(n.durable.Len()), o.pair, n.self)
+			for _, m := range next.Masters {
+				if !o.pair.Has(m) {
+					successors = append(successors, m)
+				}
 			}
+			n.stats.Elections.Add(1)
+			n.adopt(next, "handing over: leaving")
+			n.publish()
 		}
-		n.stats.Elections.Add(1)
-		n.adoptLocked(next, "handing over: leaving")
-	}
-	hb := n.heartbeatLocked()
-	n.mu.Unlock()
+		hb = n.heartbeatMsg()
+	})
 	if len(successors) > 0 {
 		n.send(hb)
 		start := n.now()
@@ -265,14 +257,13 @@ func (n *Node) awaitSynced(ctx context.Context, as []netip.Addr) bool {
 	t := time.NewTicker(n.cfg.HeartbeatInterval / 10)
 	defer t.Stop()
 	for {
-		n.mu.Lock()
+		v := n.view.Load()
 		done, gone := true, false
 		for _, a := range as {
-			m := n.members[a]
-			done = done && m != nil && m.synced && n.pair.Has(a)
-			gone = gone || m == nil || !n.pair.Has(a) // it left too, or was replaced
+			m, ok := v.members[a]
+			done = done && ok && m.synced && v.pair.Has(a)
+			gone = gone || !ok || !v.pair.Has(a) // it left too, or was replaced
 		}
-		n.mu.Unlock()
 		if done {
 			return true
 		}
@@ -294,12 +285,16 @@ func (n *Node) awaitSynced(ctx context.Context, as []netip.Addr) bool {
 func (n *Node) Close() error {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()
-	if n.closed.Swap(true) {
+	n.flightMu.Lock()
+	wasClosed := n.closed.Swap(true)
+	n.flightMu.Unlock()
+	if wasClosed {
 		return nil
 	}
 	close(n.stop)
 	n.cancel()
 	n.wg.Wait()
+	n.flights.Wait()
 	n.peers.close()
 	n.log.Info("node stopped")
 	return nil
@@ -308,16 +303,9 @@ func (n *Node) Close() error {
 // Addr is the node's address.
 func (n *Node) Addr() netip.Addr { return n.self }
 
-// Stats returns the node's counters.
-func (n *Node) Stats() *Stats { return &n.stats }
-
 // Ready reports whether the node has joined: the bootstrap is over and it
 // knows its masters.
-func (n *Node) Ready() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.booted && len(n.pair.Masters) > 0
-}
+func (n *Node) Ready() bool { return n.view.Load().ready() }
 
 // MemberStatus is one member as Status reports it.
 type MemberStatus struct {
@@ -327,7 +315,9 @@ type MemberStatus struct {
 	Synced bool   `json:"synced"`
 }
 
-// Status is the node's view of the cluster.
+// Status is the node's view of the cluster and everything it counts: the
+// one snapshot of a node that GET /status, the page and /metrics read.
+// The fields without a JSON name are for /metrics only.
 type Status struct {
 	Addr     string   `json:"addr"`
 	Masters  []string `json:"masters"`
@@ -346,50 +336,53 @@ type Status struct {
 	Local       uint64         `json:"reads_local"`
 	Remote      uint64         `json:"reads_remote"`
 	Misses      uint64         `json:"reads_missed"`
+
+	Counters   Counters    `json:"-"`
+	StoreBytes int64       `json:"-"` // size of the durable store, if it can tell
+	CacheBytes int64       `json:"-"`
+	Transport  mcast.Stats `json:"-"`
 }
 
 // Status returns the node's view of the cluster, members sorted by address.
 func (n *Node) Status() Status {
 	keys := n.durable.Len()
 	cs := n.cache.stats()
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	v := n.view.Load()
 	s := Status{
 		Addr:        n.self.String(),
 		Masters:     []string{},
-		Epoch:       n.pair.Epoch,
-		IsMaster:    n.pair.Has(n.self),
-		Synced:      n.pair.Has(n.self) && n.synced,
-		Ready:       n.booted && len(n.pair.Masters) > 0,
-		Reconciling: n.demoting,
+		Epoch:       v.pair.Epoch,
+		IsMaster:    v.isMaster(n.self),
+		Synced:      v.authoritative(n.self),
+		Ready:       v.ready(),
+		Reconciling: n.demoting.Load(),
 		Keys:        keys,
 		Cached:      cs.Entries,
 		CacheMB:     float64(cs.Bytes) / (1 << 20),
-		Local:       n.stats.LocalHits.Load(),
-		Remote:      n.stats.RemoteHits.Load(),
-		Misses:      n.stats.Misses.Load(),
+		Counters:    n.stats.snapshot(),
+		CacheBytes:  cs.Bytes,
+		Transport:   n.tr.Stats(),
 	}
-	for _, m := range n.pair.Masters {
+	s.Local, s.Remote, s.Misses = s.Counters.LocalHits, s.Counters.RemoteHits, s.Counters.Misses
+	s.Counters.CacheEvicted, s.Counters.CacheExpired = cs.Evicted, cs.Expired
+	if sz, ok := n.durable.(interface{ Size() int64 }); ok {
+		s.StoreBytes = sz.Size()
+	}
+	for _, m := range v.pair.Masters {
 		s.Masters = append(s.Masters, m.String())
 	}
-	for _, m := range n.viewLocked(keys) {
-		ms := MemberStatus{Addr: m.Addr.String(), Keys: m.Keys, Master: n.pair.Has(m.Addr)}
-		if m.Addr == n.self {
-			ms.Synced = s.Synced
-		} else {
-			ms.Synced = n.members[m.Addr].synced
-		}
-		s.Members = append(s.Members, ms)
+	s.Members = append(s.Members, MemberStatus{Addr: n.self.String(), Keys: uint64(keys), Master: s.IsMaster, Synced: s.Synced})
+	for a, m := range v.members {
+		s.Members = append(s.Members, MemberStatus{Addr: a.String(), Keys: m.keys, Master: v.pair.Has(a), Synced: m.synced})
 	}
+	slices.SortFunc(s.Members, func(a, b MemberStatus) int {
+		return netip.MustParseAddr(a.Addr).Compare(netip.MustParseAddr(b.Addr))
+	})
 	return s
 }
 
 // Masters returns the current master pair.
-func (n *Node) Masters() election.Pair {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.pair
-}
+func (n *Node) Masters() election.Pair { return n.view.Load().pair }
 
 // jitter returns d varied by ±10%.
 func jitter(d time.Duration) time.Duration {

@@ -84,7 +84,7 @@ func TestNode_Get_MissingKeyNeedsNoTimeout(t *testing.T) {
 func TestNode_Get_LocalOnlyKeyIsFoundDespiteNoKey(t *testing.T) {
 	c := newTestCluster(t)
 	nodes := c.startN(4)
-	_, err := nodes[3].Apply("only-here", store.Entry{Value: []byte("x")}, cluster.Condition{})
+	_, err := nodes[3].StoreLocal("only-here", store.Entry{Value: []byte("x")})
 	require.NoError(t, err)
 	for _, m := range c.waitAgreed() {
 		_, ok := c.node(m).GetLocal("only-here")
@@ -203,16 +203,16 @@ func TestNode_GarbageDatagrams_AreDroppedNotFatal(t *testing.T) {
 	// A whohas asking for the answer to go to a third party is not answered.
 	_, err := nodes[0].Put(ctx(t), "k", []byte("v"))
 	require.NoError(t, err)
-	before := nodes[0].Stats().Refused.Load()
+	before := nodes[0].Status().Counters.Refused
 	require.NoError(t, evil.Multicast([]byte("whohas k 127.0.2.99 4983")))
 	eventually(t, 2e9, func() error {
-		if nodes[0].Stats().Refused.Load() == before {
+		if nodes[0].Status().Counters.Refused == before {
 			return errors.New("whohas for a third party not refused")
 		}
 		return nil
 	})
 	eventually(t, 2e9, func() error {
-		if nodes[0].Stats().BadDatagrams.Load() == 0 {
+		if nodes[0].Status().Counters.BadDatagrams == 0 {
 			return errors.New("no bad datagram counted")
 		}
 		return nil
@@ -236,7 +236,7 @@ func TestNode_Digest_MastersAgree(t *testing.T) {
 	a, b := c.node(masters[0]).Digest(), c.node(masters[1]).Digest()
 	assert.Equal(t, 20, a.Entries, "19 values and a tombstone")
 	assert.Equal(t, a, b)
-	_, err = c.node(masters[0]).Apply("only-here", store.Entry{Value: []byte("x"), Version: store.Version{Clock: 1, Node: 1}}, cluster.Condition{})
+	_, err = c.node(masters[0]).Replicate("only-here", store.Entry{Value: []byte("x"), Version: store.Version{Clock: 1, Node: 1}}, 0)
 	require.NoError(t, err)
 	assert.NotEqual(t, c.node(masters[0]).Digest(), c.node(masters[1]).Digest())
 }

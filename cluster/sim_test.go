@@ -41,7 +41,7 @@ func simulate(t *testing.T, nodes, minReads, keys, reads int) simResult {
 	sent := func() uint64 {
 		var s uint64
 		for _, n := range all {
-			s += n.Metrics().Transport.Sent
+			s += n.Status().Transport.Sent
 		}
 		return s
 	}
@@ -56,7 +56,7 @@ func simulate(t *testing.T, nodes, minReads, keys, reads int) simResult {
 	}
 	var q0, a0, l0, r0 uint64
 	for _, n := range all {
-		m := n.Metrics()
+		m := n.Status().Counters
 		q0, a0, l0, r0 = q0+m.Queries, a0+m.Answers, l0+m.LocalHits, r0+m.LocalHits+m.RemoteHits+m.Misses
 	}
 	rng := rand.New(rand.NewSource(int64(nodes)))
@@ -88,9 +88,10 @@ func simulate(t *testing.T, nodes, minReads, keys, reads int) simResult {
 	var q, a, l, r uint64
 	cached := 0
 	for _, n := range all {
-		m := n.Metrics()
+		st := n.Status()
+		m := st.Counters
 		q, a, l, r = q+m.Queries, a+m.Answers, l+m.LocalHits, r+m.LocalHits+m.RemoteHits+m.Misses
-		cached += m.Cached
+		cached += st.Cached
 	}
 	if q > q0 {
 		res.answersPerMiss = float64(a-a0) / float64(q-q0)

@@ -213,9 +213,8 @@ func (n *Node) syncLoop() {
 // that reached only one of them (its client gave up half way) ends up on
 // both.
 func (n *Node) checkPartners() error {
-	n.mu.Lock()
-	pair, synced := n.pair, n.synced && n.pair.Has(n.self)
-	n.mu.Unlock()
+	v := n.view.Load()
+	pair, synced := v.pair, v.authoritative(n.self)
 	if !synced || n.leaving.Load() {
 		return nil
 	}
@@ -249,9 +248,7 @@ var errNoSyncedMaster = errors.New("no synced master yet")
 
 // syncOnce does what the node's current role needs.
 func (n *Node) syncOnce() error {
-	n.mu.Lock()
-	pair := n.pair
-	n.mu.Unlock()
+	pair := n.view.Load().pair
 	if !pair.Has(n.self) {
 		if n.leaving.Load() {
 			return nil // keep the data dir as it is for the next start
@@ -274,22 +271,16 @@ func (n *Node) syncOnce() error {
 		total += applied
 		n.log.Info("synced", "from", m.String(), "entries", read, "applied", applied)
 	}
-	n.mu.Lock()
-	if !n.pair.Equal(pair) {
+	current, first := n.markSynced(pair)
+	if !current {
 		n.kickSync() // the pair changed meanwhile: sync against the new one
-		n.mu.Unlock()
 		return nil
 	}
 	n.stats.Syncs.Add(1)
 	n.stats.SyncNanos.Add(int64(n.now().Sub(start)))
-	first := !n.synced
-	n.synced = true
-	hb := n.heartbeatLocked()
-	n.mu.Unlock()
 	if first {
 		n.log.Info("master holds every key", "epoch", pair.Epoch, "applied", total,
 			"took", n.now().Sub(start).Round(time.Millisecond).String())
-		n.send(hb) // tell the others now rather than at the next heartbeat
 	}
 	return nil
 }
@@ -425,21 +416,24 @@ func (r *idleReader) Close() error {
 func (n *Node) demote(pair election.Pair) error {
 	held := false
 	n.durable.Range(func(string, store.Entry) bool { held = true; return false })
-	n.mu.Lock()
-	if !held || n.pair.Has(n.self) { // nothing to check, or elected since
-		n.demoting = false
-		n.mu.Unlock()
+	// On the loop, so that an election cannot come between the check and
+	// the flag: a master never hides its own data.
+	var src netip.Addr
+	var master bool
+	n.inLoop(func() {
+		o := &n.own
+		master = o.pair.Has(n.self)
+		n.demoting.Store(held && !master)
+		for _, m := range pair.Masters {
+			if mem, ok := o.members[m]; ok && mem.synced {
+				src = m
+				break
+			}
+		}
+	})
+	if !held || master { // nothing to check, or elected since
 		return nil
 	}
-	n.demoting = true
-	var src netip.Addr
-	for _, m := range pair.Masters {
-		if mem := n.members[m]; mem != nil && mem.synced {
-			src = m
-			break
-		}
-	}
-	n.mu.Unlock()
 	if !src.IsValid() {
 		return errNoSyncedMaster
 	}
@@ -505,9 +499,11 @@ func (n *Node) demote(pair election.Pair) error {
 		}
 	}
 	pushed := len(push)
-	n.mu.Lock()
-	n.demoting = false
-	n.mu.Unlock()
+	n.inLoop(func() {
+		if !n.own.pair.Has(n.self) {
+			n.demoting.Store(false)
+		}
+	})
 	n.log.Info("not a master: checked what it held against a master", "master", src.String(),
 		"entries", len(mine), "written_to_masters", pushed, "kept_as_cache", kept,
 		"took", n.now().Sub(start).Round(time.Millisecond).String())

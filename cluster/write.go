@@ -136,7 +136,7 @@ func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condi
 		m := pair.Masters[0]
 		cond.Epoch = pair.Epoch
 		if m == n.self {
-			held, err := n.Apply(key, e, cond)
+			held, err := n.Decide(key, e, cond)
 			if errors.Is(err, ErrNotMaster) {
 				n.awaitPairAfter(ctx, pair)
 				continue
@@ -178,12 +178,11 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 	if err := n.checkValue(e.Value); err != nil {
 		return store.Entry{}, err
 	}
-	n.mu.Lock()
-	refuse := writerEpoch != 0 && !n.pair.Has(n.self) && n.pair.Epoch >= writerEpoch
-	epoch := n.pair.Epoch
-	n.mu.Unlock()
+	v := n.view.Load()
+	refuse := writerEpoch != 0 && !v.pair.Has(n.self) && v.pair.Epoch >= writerEpoch
+	epoch := v.pair.Epoch
 	if refuse {
-		return store.Entry{}, fmt.Errorf("%w: masters are %s at epoch %d", ErrNotMaster, addrList(n.Masters().Masters), epoch)
+		return store.Entry{}, fmt.Errorf("%w: masters are %s at epoch %d", ErrNotMaster, addrList(v.pair.Masters), epoch)
 	}
 	n.clock.Observe(e.Version)
 	held, _, err := n.durable.Put(key, e)
@@ -267,9 +266,8 @@ func (n *Node) waitMasters(ctx context.Context) (election.Pair, error) {
 	limit := time.NewTimer(4*n.cfg.HeartbeatInterval + n.cfg.MulticastTimeout)
 	defer limit.Stop()
 	for {
-		n.mu.Lock()
-		p, wait := n.pair, n.pairWait
-		n.mu.Unlock()
+		v := n.view.Load()
+		p, wait := v.pair, v.changed
 		if len(p.Masters) > 0 {
 			return p, nil
 		}
@@ -288,9 +286,8 @@ func (n *Node) waitMasters(ctx context.Context) (election.Pair, error) {
 // awaitPairAfter waits, at most two heartbeat intervals, for the pair to
 // change from old or for the other master to finish its sync.
 func (n *Node) awaitPairAfter(ctx context.Context, old election.Pair) {
-	n.mu.Lock()
-	changed, wait := !n.pair.Equal(old), n.pairWait
-	n.mu.Unlock()
+	v := n.view.Load()
+	changed, wait := !v.pair.Equal(old), v.changed
 	if changed {
 		return
 	}

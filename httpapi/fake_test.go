@@ -169,7 +169,11 @@ func (f *fakeNode) Write(ctx context.Context, key string, w cluster.Write) (clus
 	return cluster.WriteResult{Entry: e, Masters: slices.Clone(f.masters)}, nil
 }
 
-func (f *fakeNode) Apply(key string, e store.Entry, cond cluster.Condition) (store.Entry, error) {
+func (f *fakeNode) StoreLocal(key string, e store.Entry) (store.Entry, error) {
+	return f.local(key, e, cluster.Condition{}, 0)
+}
+
+func (f *fakeNode) Decide(key string, e store.Entry, cond cluster.Condition) (store.Entry, error) {
 	return f.local(key, e, cond, 0)
 }
 
@@ -245,6 +249,7 @@ func (f *fakeNode) Status() cluster.Status {
 	s := f.status
 	s.Ready = f.ready
 	s.Keys = len(f.entries)
+	s.Counters.LocalHits = uint64(len(f.gets))
 	return s
 }
 
@@ -252,12 +257,6 @@ func (f *fakeNode) Ready() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ready
-}
-
-func (f *fakeNode) Metrics() cluster.Metrics {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return cluster.Metrics{Keys: len(f.entries), LocalHits: uint64(len(f.gets))}
 }
 
 func (f *fakeNode) Digest() cluster.Digest {

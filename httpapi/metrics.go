@@ -183,7 +183,8 @@ func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
-	m := c.node.Metrics()
+	st := c.node.Status()
+	m := st.Counters
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
@@ -193,9 +194,9 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descReads, float64(m.LocalHits), "local")
 	counter(descReads, float64(m.RemoteHits), "remote")
 	counter(descReads, float64(m.Misses), "miss")
-	counter(descDatagrams, float64(m.Transport.Sent), "sent")
-	counter(descDatagrams, float64(m.Transport.Received), "received")
-	for reason, v := range m.Transport.Dropped {
+	counter(descDatagrams, float64(st.Transport.Sent), "sent")
+	counter(descDatagrams, float64(st.Transport.Received), "received")
+	for reason, v := range st.Transport.Dropped {
 		counter(descDropped, float64(v), reason)
 	}
 	counter(descDropped, float64(m.BadDatagrams), "malformed")
@@ -205,21 +206,21 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descElections, float64(m.Elections))
 	counter(descSyncs, float64(m.Syncs))
 	counter(descSyncSeconds, m.SyncSeconds)
-	gauge(descKeys, float64(m.Keys))
-	gauge(descStoreBytes, float64(m.StoreBytes))
-	gauge(descCached, float64(m.Cached))
-	gauge(descCacheBytes, float64(m.CacheBytes))
+	gauge(descKeys, float64(st.Keys))
+	gauge(descStoreBytes, float64(st.StoreBytes))
+	gauge(descCached, float64(st.Cached))
+	gauge(descCacheBytes, float64(st.CacheBytes))
 	counter(descCacheDropped, float64(m.CacheEvicted), "evicted")
 	counter(descCacheDropped, float64(m.CacheExpired), "expired")
 	counter(descCacheDropped, float64(m.Invalidated), "invalidated")
 	counter(descPurged, float64(m.Purged))
-	gauge(descMembers, float64(m.Members))
+	gauge(descMembers, float64(max(0, len(st.Members)-1)))
 	master := 0.0
-	if m.IsMaster {
+	if st.IsMaster {
 		master = 1
 	}
-	gauge(descMaster, master, strconv.FormatBool(m.Synced))
-	gauge(descEpoch, float64(m.Epoch))
+	gauge(descMaster, master, strconv.FormatBool(st.Synced))
+	gauge(descEpoch, float64(st.Epoch))
 }
 
 var _ prometheus.Collector = nodeCollector{}

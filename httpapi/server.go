@@ -21,7 +21,8 @@ import (
 // Node is what the HTTP layer needs of a cluster node.
 type Node interface {
 	Write(ctx context.Context, key string, w cluster.Write) (cluster.WriteResult, error)
-	Apply(key string, e store.Entry, cond cluster.Condition) (store.Entry, error)
+	StoreLocal(key string, e store.Entry) (store.Entry, error)
+	Decide(key string, e store.Entry, cond cluster.Condition) (store.Entry, error)
 	Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error)
 	Get(ctx context.Context, key string) (store.Entry, cluster.Source, error)
 	GetLocal(key string) (store.Entry, bool)
@@ -29,7 +30,6 @@ type Node interface {
 	WriteDump(w io.Writer, values bool) error
 	Status() cluster.Status
 	Ready() bool
-	Metrics() cluster.Metrics
 	Digest() cluster.Digest
 }
 
@@ -372,7 +372,11 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 				return
 			}
 		}
-		held, err = s.node.Apply(key, e, cond)
+		if cond.Any() {
+			held, err = s.node.Decide(key, e, cond)
+		} else {
+			held, err = s.node.StoreLocal(key, e)
+		}
 	}
 	if err != nil {
 		writeError(w, err)

@@ -22,8 +22,10 @@ const (
 	// and to agree on its masters.
 	joinTimeout = 30 * time.Second
 	// stopTimeout is how long a node may take to exit after SIGTERM before
-	// it is killed.
-	stopTimeout = 10 * time.Second
+	// it is dumped (SIGQUIT) and killed: the daemon's own bounds, a
+	// master's hand-over (15 s) and the HTTP server's shutdown (10 s), and
+	// a margin.
+	stopTimeout = 30 * time.Second
 	// failoverTimeout bounds the election of a new master, and its sync of
 	// every key, after a master dies.
 	failoverTimeout = 15 * time.Second
@@ -418,8 +420,12 @@ func (n *node) signalAndWait(t testing.TB, sig syscall.Signal, timeout time.Dura
 func (n *node) stop(t testing.TB) {
 	t.Helper()
 	if !n.signalAndWait(t, syscall.SIGTERM, stopTimeout) {
-		t.Errorf("node %s did not exit within %s of SIGTERM; killing it", n.addr, stopTimeout)
-		n.kill(t)
+		// SIGQUIT: the Go runtime writes every goroutine's stack to the
+		// node's log before it exits, so the log shows what hung.
+		t.Errorf("node %s did not exit within %s of SIGTERM; its goroutines are in its log (SIGQUIT)", n.addr, stopTimeout)
+		if !n.signalAndWait(t, syscall.SIGQUIT, 5*time.Second) {
+			n.kill(t)
+		}
 		return
 	}
 	if err := n.exitErr(); err != nil {

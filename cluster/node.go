@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/diststore/diststore/api"
 	"github.com/diststore/diststore/election"
 	"github.com/diststore/diststore/mcast"
 	"github.com/diststore/diststore/store"
@@ -319,34 +320,12 @@ func (n *Node) Ready() bool {
 	return n.booted && len(n.pair.Masters) > 0
 }
 
-// MemberStatus is one member as Status reports it.
-type MemberStatus struct {
-	Addr   string `json:"addr"`
-	Keys   uint64 `json:"keys"`
-	Master bool   `json:"master"`
-	Synced bool   `json:"synced"`
-}
+// MemberStatus is one member as Status reports it. The type is the API's
+// (GET /status), defined once in package api for the node and its clients.
+type MemberStatus = api.MemberStatus
 
-// Status is the node's view of the cluster.
-type Status struct {
-	Addr     string   `json:"addr"`
-	Masters  []string `json:"masters"`
-	Epoch    uint64   `json:"epoch"`
-	IsMaster bool     `json:"is_master"`
-	Synced   bool     `json:"synced"`
-	Ready    bool     `json:"ready"`
-	// Reconciling: this node holds entries from before it was demoted or
-	// restarted that it has not yet checked against the masters (and
-	// written back what they lack); until then reads skip them.
-	Reconciling bool           `json:"reconciling"`
-	Keys        int            `json:"keys"`
-	Cached      int            `json:"cached"`
-	CacheMB     float64        `json:"cache_mib"`
-	Members     []MemberStatus `json:"members"`
-	Local       uint64         `json:"reads_local"`
-	Remote      uint64         `json:"reads_remote"`
-	Misses      uint64         `json:"reads_missed"`
-}
+// Status is the node's view of the cluster, as package api defines it.
+type Status = api.Status
 
 // Status returns the node's view of the cluster, members sorted by address.
 func (n *Node) Status() Status {

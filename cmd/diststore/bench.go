@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/internal/nodecfg"
 )
 
 // The operations bench can load a cluster with.
@@ -195,7 +197,7 @@ func benchFlags(c *cli.Context, sys system) (benchConfig, error) {
 	}
 	args := c.Args().Slice()
 	if len(args) == 0 {
-		u, err := sys.finder().find(c.String(flagNode))
+		u, err := sys.finder().Find(c.String(flagNode))
 		if err != nil {
 			return cfg, err
 		}
@@ -205,7 +207,7 @@ func benchFlags(c *cli.Context, sys system) (benchConfig, error) {
 		if len(a) > 1 && a[0] == '-' {
 			return cfg, usagef(name, "unexpected argument %q: options go before the URLs", a)
 		}
-		u, err := parseNode(a)
+		u, err := nodecfg.ParseNode(a)
 		if err != nil {
 			return cfg, usagef(name, "URL %q: %v", a, err)
 		}

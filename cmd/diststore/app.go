@@ -125,7 +125,6 @@ func newApp(sys system) *cli.App {
 			listCommand(sys),
 			statusCommand(sys),
 			versionCommand(sys),
-			benchCommand(sys),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

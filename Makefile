@@ -57,7 +57,7 @@ fuzz:
 	GO='$(GO)' FUZZTIME='$(FUZZTIME)' ./scripts/fuzz.sh
 
 ## bench: the Go micro-benchmarks, then real clusters on 127.0.2.N loaded by
-## `diststore bench`, each figure beside a baseline, in a private network
+## `diststore-bench`, each figure beside a baseline, in a private network
 ## namespace (scripts/bench.sh); a table, and bench-results.json.
 bench:
 	GO='$(GO)' ./scripts/bench.sh

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/diststore/diststore/api"
 	"github.com/diststore/diststore/election"
 	"github.com/diststore/diststore/mcast"
 	"github.com/diststore/diststore/store"
@@ -307,36 +308,16 @@ func (n *Node) Addr() netip.Addr { return n.self }
 // knows its masters.
 func (n *Node) Ready() bool { return n.view.Load().ready() }
 
-// MemberStatus is one member as Status reports it.
-type MemberStatus struct {
-	Addr   string `json:"addr"`
-	Keys   uint64 `json:"keys"`
-	Master bool   `json:"master"`
-	Synced bool   `json:"synced"`
-}
+// MemberStatus is one member as Status reports it. The type is the API's
+// (GET /status), defined once in package api for the node and its clients.
+type MemberStatus = api.MemberStatus
 
 // Status is the node's view of the cluster and everything it counts: the
 // one snapshot of a node that GET /status, the page and /metrics read.
-// The fields without a JSON name are for /metrics only.
+// The document /status serves is api.Status, embedded; the other fields
+// carry no JSON name and are for /metrics only.
 type Status struct {
-	Addr     string   `json:"addr"`
-	Masters  []string `json:"masters"`
-	Epoch    uint64   `json:"epoch"`
-	IsMaster bool     `json:"is_master"`
-	Synced   bool     `json:"synced"`
-	Ready    bool     `json:"ready"`
-	// Reconciling: this node holds entries from before it was demoted or
-	// restarted that it has not yet checked against the masters (and
-	// written back what they lack); until then reads skip them.
-	Reconciling bool           `json:"reconciling"`
-	Keys        int            `json:"keys"`
-	Cached      int            `json:"cached"`
-	CacheMB     float64        `json:"cache_mib"`
-	Members     []MemberStatus `json:"members"`
-	Local       uint64         `json:"reads_local"`
-	Remote      uint64         `json:"reads_remote"`
-	Misses      uint64         `json:"reads_missed"`
-
+	api.Status
 	Counters   Counters    `json:"-"`
 	StoreBytes int64       `json:"-"` // size of the durable store, if it can tell
 	CacheBytes int64       `json:"-"`
@@ -349,19 +330,21 @@ func (n *Node) Status() Status {
 	cs := n.cache.stats()
 	v := n.view.Load()
 	s := Status{
-		Addr:        n.self.String(),
-		Masters:     []string{},
-		Epoch:       v.pair.Epoch,
-		IsMaster:    v.isMaster(n.self),
-		Synced:      v.authoritative(n.self),
-		Ready:       v.ready(),
-		Reconciling: n.demoting.Load(),
-		Keys:        keys,
-		Cached:      cs.Entries,
-		CacheMB:     float64(cs.Bytes) / (1 << 20),
-		Counters:    n.stats.snapshot(),
-		CacheBytes:  cs.Bytes,
-		Transport:   n.tr.Stats(),
+		Status: api.Status{
+			Addr:        n.self.String(),
+			Masters:     []string{},
+			Epoch:       v.pair.Epoch,
+			IsMaster:    v.isMaster(n.self),
+			Synced:      v.authoritative(n.self),
+			Ready:       v.ready(),
+			Reconciling: n.demoting.Load(),
+			Keys:        keys,
+			Cached:      cs.Entries,
+			CacheMB:     float64(cs.Bytes) / (1 << 20),
+		},
+		Counters:   n.stats.snapshot(),
+		CacheBytes: cs.Bytes,
+		Transport:  n.tr.Stats(),
 	}
 	s.Local, s.Remote, s.Misses = s.Counters.LocalHits, s.Counters.RemoteHits, s.Counters.Misses
 	s.Counters.CacheEvicted, s.Counters.CacheExpired = cs.Evicted, cs.Expired

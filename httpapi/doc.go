@@ -7,5 +7,7 @@
 //
 // Routing is on exact path segments of the escaped path: /get/<key> is the
 // key "<key>" whatever it contains, and a key may hold an escaped slash
-// (%2F). Errors map to statuses in one place, statusOf.
+// (%2F). One function, routeOf in routes.go, maps a request to its route,
+// which picks the handler and names the request in the metrics. Errors map
+// to statuses in one place, statusOf.
 package httpapi

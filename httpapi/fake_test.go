@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/diststore/diststore/api"
 	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/httpapi"
 	"github.com/diststore/diststore/store"
@@ -56,7 +57,7 @@ func newFakeNode() *fakeNode {
 		entries: make(map[string]store.Entry),
 		masters: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")},
 		ready:   true,
-		status: cluster.Status{
+		status: cluster.Status{Status: api.Status{
 			Addr:    "10.0.0.3",
 			Masters: []string{"10.0.0.1", "10.0.0.2"},
 			Epoch:   7,
@@ -66,7 +67,7 @@ func newFakeNode() *fakeNode {
 				{Addr: "10.0.0.2", Keys: 3, Master: true},
 				{Addr: "10.0.0.3", Keys: 1},
 			},
-		},
+		}},
 	}
 }
 

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -53,46 +52,14 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// route names the route of an escaped path for the metrics' labels.
-func route(method, p string) string {
-	seg, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
-	switch {
-	case p == "/":
-		if method == http.MethodPost {
-			return "form"
-		}
-		return "page"
-	case strings.HasPrefix(p, "/get/"):
-		return "get"
-	case strings.HasPrefix(p, "/getlocal/"):
-		return "getlocal"
-	case strings.HasPrefix(p, "/local/"):
-		return "local"
-	case strings.HasPrefix(p, "/delete/"), method == http.MethodDelete:
-		return "delete"
-	}
-	switch seg {
-	case "list", "dump", "status", "digest", "healthz", "readyz", "metrics", "lookup", "delete":
-		if !strings.Contains(strings.TrimPrefix(p, "/"+seg), "/") {
-			return seg
-		}
-	}
-	if method == http.MethodPost || method == http.MethodPut {
-		return "put"
-	}
-	return "other"
-}
-
-// observe wraps h to count requests and time them.
-func (m *metrics) observe(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		h.ServeHTTP(rec, r)
-		rt := route(r.Method, r.URL.EscapedPath())
-		m.counter(rt, rec.code).Inc()
-		m.observer(rt).Observe(time.Since(start).Seconds())
-	})
+// serve serves r with h, counted and timed under rt's label.
+func (m *metrics) serve(rt route, w http.ResponseWriter, r *http.Request, h func(route, http.ResponseWriter, *http.Request)) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	h(rt, rec, r)
+	label := rt.String()
+	m.counter(label, rec.code).Inc()
+	m.observer(label).Observe(time.Since(start).Seconds())
 }
 
 func (m *metrics) counter(rt string, code int) prometheus.Counter {

@@ -40,3 +40,23 @@ func TestServer_Metrics(t *testing.T) {
 	}
 	assert.NotContains(t, body, secret, "a key is never a label")
 }
+
+// TestServer_Metrics_RouteIsTheHandlers: a request is counted under the
+// route that served it. POST /list stores the key "list": it is a put.
+func TestServer_Metrics_RouteIsTheHandlers(t *testing.T) {
+	srv, node := newTestServer(t, httpapi.Options{})
+	require.Equal(t, http.StatusOK, serve(t, srv, "POST", "/list", strings.NewReader("v"), nil).Code)
+	require.Equal(t, http.StatusOK, serve(t, srv, "POST", "/status", strings.NewReader("v"), nil).Code)
+	require.Equal(t, http.StatusOK, serve(t, srv, "GET", "/list", nil, nil).Code)
+	require.Equal(t, http.StatusMethodNotAllowed, serve(t, srv, "GET", "/delete", nil, nil).Code)
+	calls := node.putCalls()
+	require.Len(t, calls, 2)
+	assert.Equal(t, "list", calls[0].Key)
+	assert.Equal(t, "status", calls[1].Key)
+
+	body := serve(t, srv, "GET", "/metrics", nil, nil).Body.String()
+	assert.Contains(t, body, `diststore_http_requests_total{code="200",route="put"} 2`)
+	assert.Contains(t, body, `diststore_http_requests_total{code="200",route="list"} 1`)
+	assert.Contains(t, body, `diststore_http_requests_total{code="405",route="other"} 1`)
+	assert.NotContains(t, body, `route="status"`)
+}

@@ -51,9 +51,15 @@ type Server struct {
 	node Node
 	opts Options
 	log  *slog.Logger
-	mux  *http.ServeMux // routes without a key
 	met  *metrics
-	h    http.Handler // route, wrapped in the metrics
+	// The handlers of the routes, by route (routes.go): keyed for the
+	// routes with a key, fixed for the others.
+	keyed [numRoutes]keyHandler
+	fixed [numRoutes]http.HandlerFunc
+	// mux answers the requests of no route, as net/http does for the
+	// fixed routes' paths: 405 with Allow, 404, or a redirect to the
+	// clean path.
+	mux *http.ServeMux
 }
 
 // New returns the handler of node's HTTP API.
@@ -68,61 +74,68 @@ func New(node Node, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{node: node, opts: opts, log: opts.Logger}
-	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /{$}", s.handleIndex)
-	s.mux.HandleFunc("POST /{$}", s.handleForm)
-	s.mux.HandleFunc("GET /lookup", s.handleLookup)
-	s.mux.HandleFunc("POST /delete", s.handleDeleteForm)
-	s.mux.HandleFunc("GET /list", s.handleList)
-	s.mux.HandleFunc("GET /dump", s.handleDump)
-	s.mux.HandleFunc("GET /status", s.handleStatus)
-	s.mux.HandleFunc("GET /digest", s.handleDigest)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok\n") })
-	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.met = newMetrics(node)
-	s.mux.Handle("GET /metrics", s.met.handler())
-	s.h = s.met.observe(http.HandlerFunc(s.route))
+	s.keyed = [numRoutes]keyHandler{
+		routeGet:       s.handleGet,
+		routeGetLocal:  s.handleGetLocal,
+		routeLocal:     s.handleLocal,
+		routeDeleteKey: s.handleDelete,
+		routePut:       s.handlePut,
+		routeDelete:    s.handleDelete,
+	}
+	s.fixed = [numRoutes]http.HandlerFunc{
+		routePage:       s.handleIndex,
+		routeForm:       s.handleForm,
+		routeLookup:     s.handleLookup,
+		routeDeleteForm: s.handleDeleteForm,
+		routeList:       s.handleList,
+		routeDump:       s.handleDump,
+		routeStatus:     s.handleStatus,
+		routeDigest:     s.handleDigest,
+		routeHealthz:    func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok\n") },
+		routeReadyz:     s.handleReady,
+		routeMetrics:    s.met.handler().ServeHTTP,
+	}
+	s.mux = http.NewServeMux()
+	for _, f := range fixedRoutes {
+		s.mux.Handle(f.muxPattern(), s.fixed[f.route])
+	}
 	return s
 }
 
-// ServeHTTP serves one request, counted in the metrics.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+// ServeHTTP serves one request, counted in the metrics under its route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.met.serve(routeOf(r.Method, r.URL.EscapedPath()), w, r, s.serve)
+}
 
-// route routes key paths on the escaped path's first segment, so a key is
-// never cleaned or redirected, and hands everything else to the mux.
-func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.EscapedPath()
-	switch {
-	case strings.HasPrefix(p, "/get/"):
-		s.keyRoute(w, r, "/get/", s.handleGet, http.MethodGet, http.MethodHead)
-	case strings.HasPrefix(p, "/getlocal/"):
-		s.keyRoute(w, r, "/getlocal/", s.handleGetLocal, http.MethodGet, http.MethodHead)
-	case strings.HasPrefix(p, "/local/"):
-		s.keyRoute(w, r, "/local/", s.handleLocal, http.MethodPost, http.MethodPut, http.MethodDelete)
-	case strings.HasPrefix(p, "/delete/") && r.Method == http.MethodPost:
-		s.keyRoute(w, r, "/delete/", s.handleDelete, http.MethodPost)
-	case p != "/" && p != "/delete" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
-		s.keyRoute(w, r, "/", s.handlePut, http.MethodPost, http.MethodPut)
-	case p != "/" && r.Method == http.MethodDelete:
-		s.keyRoute(w, r, "/", s.handleDelete, http.MethodDelete)
-	default:
-		s.mux.ServeHTTP(w, r)
+// serve hands r to the handler of its route rt.
+func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
+	if k := keyRoutes[rt]; k.prefix != "" {
+		s.serveKey(w, r, k, s.keyed[rt])
+		return
 	}
+	if h := s.fixed[rt]; h != nil {
+		h(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
 type keyHandler func(w http.ResponseWriter, r *http.Request, key string)
 
-func (s *Server) keyRoute(w http.ResponseWriter, r *http.Request, prefix string, h keyHandler, methods ...string) {
+// serveKey checks the method and the key of a request of the key route k
+// and hands the key to h.
+func (s *Server) serveKey(w http.ResponseWriter, r *http.Request, k keyRoute, h keyHandler) {
 	allowed := false
-	for _, m := range methods {
+	for _, m := range k.methods {
 		allowed = allowed || r.Method == m
 	}
 	if !allowed {
-		w.Header().Set("Allow", strings.Join(methods, ", "))
-		writeError(w, fmt.Errorf("%w: %s %s", errMethod, r.Method, prefix+"<key>"))
+		w.Header().Set("Allow", strings.Join(k.methods, ", "))
+		writeError(w, fmt.Errorf("%w: %s %s", errMethod, r.Method, k.prefix+"<key>"))
 		return
 	}
-	key, err := keyFromPath(r.URL.EscapedPath(), prefix)
+	key, err := keyFromPath(r.URL.EscapedPath(), k.prefix)
 	if err != nil {
 		writeError(w, err)
 		return

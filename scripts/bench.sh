@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # diststore's benchmark, run by `make bench`: the Go micro-benchmarks, then
-# real diststored clusters on 127.0.2.N loaded by `diststore bench`, each
+# real diststored clusters on 127.0.2.N loaded by `diststore-bench`, each
 # figure beside a baseline measured in the same run. It prints a table and
 # writes bench-results.json.
 #
@@ -50,8 +50,8 @@ if [ "${DISTSTORE_BENCH_IN_NETNS:-}" != 1 ]; then
 	done
 	unshare -rn sh -c "$NETNS_SETUP && exec true" ||
 		die "cannot create a private network namespace with \`unshare -rn\` (needs root or unprivileged user namespaces)"
-	log "building bin/diststored bin/diststore bin/diststore-baseline"
-	CGO_ENABLED=0 "$GO" build -trimpath -o bin/ ./cmd/diststored ./cmd/diststore ./cmd/diststore-baseline
+	log "building bin/diststored bin/diststore-bench bin/diststore-baseline"
+	CGO_ENABLED=0 "$GO" build -trimpath -o bin/ ./cmd/diststored ./cmd/diststore-bench ./cmd/diststore-baseline
 	# Fetch what the micro-benchmarks' tests need while the network is here.
 	unit=$("$GO" list ./... | grep -v /integration)
 	"$GO" list -test -deps $unit >/dev/null
@@ -146,10 +146,10 @@ wait_cluster() {
 	for a in "$@"; do wait_for 30 "$a to be ready" ready_with "$a" "$m"; done
 }
 
-# bench ARGS...: diststore bench --json, bounded; prints the JSON line.
+# bench ARGS...: diststore-bench --json, bounded; prints the JSON line.
 bench() {
-	timeout 900 bin/diststore --timeout 10s bench --json "$@" ||
-		die "diststore bench $* failed"
+	timeout 900 bin/diststore-bench --timeout 10s --json "$@" ||
+		die "diststore-bench $* failed"
 }
 
 # jnum FIELD JSON: the first number FIELD holds in the JSON (the top-level

@@ -5,21 +5,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/internal/nodecfg"
 )
 
 // Global flag names.
 const (
-	flagNode    = "node"
+	flagNode    = nodecfg.FlagNode
 	flagTimeout = "timeout"
 )
 
 // envNode is the environment variable that names the node when --node is
 // not given.
-const envNode = "DISTSTORE_NODE"
+const envNode = nodecfg.EnvNode
 
 // defaultTimeout bounds one request to the node, reading its answer
 // included.
@@ -78,7 +81,7 @@ func osSystem() system {
 		stdout:      os.Stdout,
 		stderr:      os.Stderr,
 		lookupEnv:   os.LookupEnv,
-		configPaths: defaultConfigPaths(),
+		configPaths: nodecfg.DefaultPaths(),
 		expand:      template.Parse,
 	}
 }
@@ -97,7 +100,7 @@ func newApp(sys system) *cli.App {
 			"the node diststored on this machine serves: the address and port of DISTSTORE_BIND\n" +
 			"and DISTSTORE_HTTP_PORT, else of bind and http_port in the file $DISTSTORE_CONFIG\n" +
 			"or the first existing of ./diststored.cfg, /usr/local/etc/diststored.cfg,\n" +
-			"/etc/diststored.cfg, else {{ GetPrivateIP }} and port 8181.\n\n" +
+			"/etc/diststored.cfg, else " + nodecfg.DefaultBind + " and port " + strconv.Itoa(nodecfg.DefaultHTTPPort) + ".\n\n" +
 			"Exit status: 0 success, 1 key not found (get, delete), 2 any other error.",
 		Version:     version,
 		HideVersion: true, // the version command says it
@@ -107,7 +110,7 @@ func newApp(sys system) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:  flagNode,
-				Usage: "the node to talk to: `URL` http://host:port, or host:port, or host (port 8181); env " + envNode + "; default: the local node",
+				Usage: "the node to talk to: `URL` http://host:port, or host:port, or host (port " + strconv.Itoa(nodecfg.DefaultHTTPPort) + "); env " + envNode + "; default: the local node",
 			},
 			&cli.DurationFlag{
 				Name:  flagTimeout,
@@ -122,7 +125,6 @@ func newApp(sys system) *cli.App {
 			listCommand(sys),
 			statusCommand(sys),
 			versionCommand(sys),
-			benchCommand(sys),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -182,14 +184,14 @@ func (sys system) client(c *cli.Context) (*client, error) {
 	if timeout < 0 {
 		return nil, usagef("", "--%s %s: negative", flagTimeout, timeout)
 	}
-	base, err := sys.finder().find(c.String(flagNode))
+	base, err := sys.finder().Find(c.String(flagNode))
 	if err != nil {
 		return nil, err
 	}
 	return newClient(base, timeout), nil
 }
 
-// finder returns the nodeFinder of sys.
-func (sys system) finder() nodeFinder {
-	return nodeFinder{lookupEnv: sys.lookupEnv, configPaths: sys.configPaths, expand: sys.expand}
+// finder returns the node finder of sys.
+func (sys system) finder() nodecfg.Finder {
+	return nodecfg.Finder{LookupEnv: sys.lookupEnv, ConfigPaths: sys.configPaths, Expand: sys.expand}
 }

@@ -12,12 +12,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/diststore/diststore/internal/nodecfg"
 )
 
 func TestClient_Do(t *testing.T) {
 	n := newFakeNode(t)
 	n.set("k", "value")
-	base, err := parseNode(n.url())
+	base, err := nodecfg.ParseNode(n.url())
 	require.NoError(t, err)
 	c := newClient(base, 5*time.Second)
 	defer c.close()
@@ -40,7 +42,7 @@ func TestClient_Do(t *testing.T) {
 
 func TestClient_Canceled(t *testing.T) {
 	n := newFakeNode(t)
-	base, err := parseNode(n.url())
+	base, err := nodecfg.ParseNode(n.url())
 	require.NoError(t, err)
 	c := newClient(base, 0)
 	ctx, cancel := context.WithCancel(context.Background())

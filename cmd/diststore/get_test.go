@@ -105,7 +105,9 @@ func TestGet_TooLarge(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	res := runCLI(t, testSystem{}, "--node", srv.URL, "get", "big")
+	// 65 MiB under the race detector on a busy machine can outlast the
+	// default 10 s timeout: this test is about the size limit.
+	res := runCLI(t, testSystem{}, "--node", srv.URL, "--timeout", "1m", "get", "big")
 	assert.Equal(t, result{code: 2, stderr: `diststore: get "big": node ` + srv.Listener.Addr().String() + " answered more than 64 MiB\n"}, res)
 }
 

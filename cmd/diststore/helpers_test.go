@@ -32,8 +32,6 @@ type fakeNode struct {
 	failWrites string
 	// status is what GET /status answers, verbatim.
 	status string
-	// delay is how long each request waits before it is answered.
-	delay time.Duration
 }
 
 // seen is a request as the fake node received it.
@@ -93,9 +91,6 @@ func (n *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.delay > 0 {
-		time.Sleep(n.delay) // a slow node: requests queue behind this one
-	}
 	n.requests = append(n.requests, seen{
 		Method: r.Method, Path: p, Query: r.URL.RawQuery,
 		IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match"),

@@ -51,3 +51,10 @@ func TestOneLine(t *testing.T) {
 	assert.Equal(t, "a b  c", oneLine(" a\nb\r\tc\n"))
 	assert.False(t, strings.ContainsAny(oneLine("x\x00\x1b\x7fy"), "\x00\x1b\x7f"))
 }
+
+// TestRun_NoBench: the load generator is a developer tool of its own,
+// cmd/diststore-bench, not a command of the user's CLI.
+func TestRun_NoBench(t *testing.T) {
+	res := runCLI(t, testSystem{}, "bench")
+	assert.Equal(t, result{code: 2, stderr: "diststore: unknown command \"bench\" (see diststore --help)\n"}, res)
+}

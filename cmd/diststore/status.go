@@ -10,30 +10,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/api"
 )
-
-// nodeStatus is the JSON of GET /status (cluster.Status).
-type nodeStatus struct {
-	Addr     string         `json:"addr"`
-	Masters  []string       `json:"masters"`
-	Epoch    uint64         `json:"epoch"`
-	IsMaster bool           `json:"is_master"`
-	Synced   bool           `json:"synced"`
-	Ready    bool           `json:"ready"`
-	Keys     int            `json:"keys"`
-	Members  []memberStatus `json:"members"`
-	Local    uint64         `json:"reads_local"`
-	Remote   uint64         `json:"reads_remote"`
-	Misses   uint64         `json:"reads_missed"`
-}
-
-// memberStatus is one member in nodeStatus (cluster.MemberStatus).
-type memberStatus struct {
-	Addr   string `json:"addr"`
-	Keys   uint64 `json:"keys"`
-	Master bool   `json:"master"`
-	Synced bool   `json:"synced"`
-}
 
 // statusCommand shows the node's view of the cluster: GET /status.
 func statusCommand(sys system) *cli.Command {
@@ -59,7 +38,7 @@ func statusCommand(sys system) *cli.Command {
 			if c.Bool("json") {
 				return printLine(sys.stdout, resp.body)
 			}
-			var st nodeStatus
+			var st api.Status
 			if err := json.Unmarshal(resp.body, &st); err != nil {
 				return fmt.Errorf("status: node %s answered with unreadable JSON: %w", cl.node(), err)
 			}
@@ -78,7 +57,7 @@ func statusCommand(sys system) *cli.Command {
 //	masters: 127.0.2.1, 127.0.2.2
 //	epoch:   4
 //	...
-func writeStatus(w io.Writer, st nodeStatus) error {
+func writeStatus(w io.Writer, st api.Status) error {
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tKEYS\t")

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"testing"
 
-	"github.com/diststore/diststore/cluster"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 const statusJSON = `{
@@ -73,25 +70,4 @@ func TestStatus_BadJSON(t *testing.T) {
 	res := n.on(t, testSystem{}, "status")
 	assert.Equal(t, result{code: 2, stderr: "diststore: status: node " + n.srv.Listener.Addr().String() +
 		" answered with unreadable JSON: invalid character '<' looking for beginning of value\n"}, res)
-}
-
-// TestStatus_MatchesCluster checks that nodeStatus reads every field of
-// the JSON cluster.Status encodes, so the two cannot drift apart unseen.
-func TestStatus_MatchesCluster(t *testing.T) {
-	in := cluster.Status{
-		Addr: "127.0.2.1", Masters: []string{"127.0.2.1", "127.0.2.2"}, Epoch: 3,
-		IsMaster: true, Synced: true, Ready: true, Keys: 5,
-		Members: []cluster.MemberStatus{{Addr: "127.0.2.1", Keys: 5, Master: true, Synced: true}, {Addr: "127.0.2.3", Keys: 1}},
-		Local:   7, Remote: 8, Misses: 9,
-	}
-	data, err := json.Marshal(in)
-	require.NoError(t, err)
-	var out nodeStatus
-	require.NoError(t, json.Unmarshal(data, &out))
-	assert.Equal(t, nodeStatus{
-		Addr: "127.0.2.1", Masters: []string{"127.0.2.1", "127.0.2.2"}, Epoch: 3,
-		IsMaster: true, Synced: true, Ready: true, Keys: 5,
-		Members: []memberStatus{{Addr: "127.0.2.1", Keys: 5, Master: true, Synced: true}, {Addr: "127.0.2.3", Keys: 1}},
-		Local:   7, Remote: 8, Misses: 9,
-	}, out)
 }

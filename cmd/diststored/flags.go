@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/diststore/diststore/internal/nodecfg"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/internal/nodecfg"
 )
 
 // Flag names. The config file key of a setting is its flag name with dashes
@@ -38,14 +39,14 @@ const (
 	flagAnswerFanout     = "answer-fanout"
 )
 
-// Defaults. The ports, group and timeout are the original pydiststore's and
-// equal cluster.DefaultHTTPPort, cluster.DefaultMulticastPort,
-// cluster.DefaultGroup and cluster.DefaultMulticastTimeout.
+// Defaults. Those the client shares (bind, HTTP port) and the multicast
+// group are nodecfg's; the timeout is the original pydiststore's and equals
+// cluster.DefaultMulticastTimeout.
 const (
-	defaultBind             = "{{ GetPrivateIP }}"
-	defaultHTTPPort         = 8181
-	defaultMulticastAddr    = "239.255.41.83"
-	defaultMulticastPort    = 4983
+	defaultBind             = nodecfg.DefaultBind
+	defaultHTTPPort         = nodecfg.DefaultHTTPPort
+	defaultMulticastAddr    = nodecfg.DefaultMulticastAddr
+	defaultMulticastPort    = nodecfg.DefaultMulticastPort
 	defaultMulticastTimeout = "1s"
 	defaultDataDir          = "./data"
 	defaultMaxValueSize     = "1MiB"
@@ -172,7 +173,7 @@ type loader struct {
 // defaultLoader returns the loader diststored uses.
 func defaultLoader() loader {
 	return loader{
-		configPaths: []string{"./diststored.cfg", "/usr/local/etc/diststored.cfg", "/etc/diststored.cfg"},
+		configPaths: nodecfg.DefaultPaths(),
 		expand:      template.Parse,
 	}
 }
@@ -198,7 +199,7 @@ func (l loader) load(c *cli.Context) (settings, error) {
 	}
 	src := sources{c: c, file: file}
 
-	s := settings{ConfigFile: file.path}
+	s := settings{ConfigFile: file.Path}
 	var group netip.Addr
 	var groupPort int
 	steps := []struct {
@@ -245,7 +246,7 @@ func (l loader) load(c *cli.Context) (settings, error) {
 // flag's default.
 type sources struct {
 	c    *cli.Context
-	file configFile
+	file nodecfg.File
 }
 
 // lookup returns the text of the setting named by flag and the source to
@@ -256,8 +257,8 @@ func (s sources) lookup(flag string) (text, source string) {
 	if s.c.IsSet(flag) {
 		return fmt.Sprint(s.c.Value(flag)), "--" + flag
 	}
-	if v, ok := s.file.values[fileKey(flag)]; ok {
-		return v.text, fmt.Sprintf("%s:%d: %s", s.file.path, v.line, fileKey(flag))
+	if v, ok := s.file.Values[fileKey(flag)]; ok {
+		return v.Text, fmt.Sprintf("%s:%d: %s", s.file.Path, v.Line, fileKey(flag))
 	}
 	return fmt.Sprint(s.c.Value(flag)), "--" + flag + " (default)"
 }

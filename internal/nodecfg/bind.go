@@ -1,6 +1,3 @@
-// Package nodecfg holds what the daemon and the client both need to find a
-// node from its configuration: reading diststored.cfg within a size limit,
-// resolving a bind address or go-sockaddr template, and parsing a port.
 package nodecfg
 
 import (

@@ -84,18 +84,11 @@ echo "build-deb: diststore $DEB_VERSION ($arch), binaries version $VERSION" >&2
 mkdir -p "$pkg/usr/bin"
 gobuild "$pkg/usr/bin/diststored" ./cmd/diststored
 
-# The client CLI is being written. Until cmd/diststore holds a main package,
-# the package is built without it (loudly); once it does, it must build.
-# TODO: drop this tolerance when cmd/diststore lands: the package ships both.
-with_cli=no
-if [ "$("$GO" list -f '{{.Name}}' ./cmd/diststore 2>/dev/null)" = main ]; then
-	gobuild "$pkg/usr/bin/diststore" ./cmd/diststore
-	with_cli=yes
-elif ls ./cmd/diststore/*.go >/dev/null 2>&1; then
-	die "cmd/diststore has Go files but is not a buildable main package"
-else
-	echo "build-deb: WARNING: cmd/diststore has no main package yet; building WITHOUT /usr/bin/diststore" >&2
-fi
+# The node and the client CLI, and nothing else: the developer tools
+# (cmd/diststore-bench, cmd/diststore-baseline) are not packaged.
+gobuild "$pkg/usr/bin/diststore" ./cmd/diststore
+shipped=$(cd "$pkg/usr/bin" && ls | tr '\n' ' ')
+[ "$shipped" = "diststore diststored " ] || die "usr/bin holds $shipped, want diststore diststored"
 
 inst() { # inst MODE SOURCE DEST
 	mkdir -p "$(dirname "$pkg/$3")"
@@ -116,7 +109,7 @@ inst 0644 "$here/copyright" "$doc/copyright"
 inst 0644 "$here/README.md" "$doc/README.Debian"
 inst 0644 "$here/lintian-overrides" usr/share/lintian/overrides/diststore
 man "$here/diststored.8" 8
-[ "$with_cli" = no ] || man "$here/diststore.1" 1
+man "$here/diststore.1" 1
 
 # changelog.gz (a native package: upstream ships its own packaging): one
 # entry for this build, dated by the commit.

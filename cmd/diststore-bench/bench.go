@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/internal/nodecfg"
 )
 
 // The operations bench can load a cluster with.
@@ -87,18 +89,24 @@ type benchResult struct {
 	Preload *benchResult `json:"preload,omitempty"`
 }
 
-// benchCommand is a closed-loop HTTP load generator for a cluster's API.
-func benchCommand(sys system) *cli.Command {
-	return &cli.Command{
-		Name:      "bench",
+// newApp returns diststore-bench on sys, a closed-loop HTTP load generator
+// for a cluster's API. Errors are returned from Run, never printed nor
+// turned into an exit by the cli package: run does that.
+//
+// urfave/cli/v2 writes to its global help flag while parsing, so two apps
+// must not Run at the same time; tests run one after the other.
+func newApp(sys system) *cli.App {
+	return &cli.App{
+		Name:      "diststore-bench",
 		Usage:     "load nodes with requests and report requests/s and latency",
-		ArgsUsage: "[URL...]",
+		UsageText: "diststore-bench [--node URL] [--timeout DURATION] [options] [URL...]",
 		Description: "A closed loop: each of --conns connections (keep-alive) sends one request, waits for\n" +
 			"the answer, and sends the next, until --duration has passed or --requests were sent.\n" +
 			"With --requests and no --duration, the run stops after the requests (or " + maxPreload.String() + ");\n" +
 			"a run that --duration stops before it sent --requests (or, for first-get, every key) fails.\n" +
 			"Connections are spread round-robin over the URLs (default: the node of --node, or the\n" +
-			"local node). Keys are " + "PREFIX0 .. PREFIX<keys-1>; values are --value-size bytes.\n\n" +
+			"local node, found as the diststore client finds it). Keys are PREFIX0 .. PREFIX<keys-1>;\n" +
+			"values are --value-size bytes.\n\n" +
 			"  get, getlocal   read existing keys (uniform, or Zipf with --zipf S > 1); 200 is success\n" +
 			"  put             write the keys in turn, overwriting after the last; 2xx is success\n" +
 			"  miss            read random keys nobody holds; 404 is success\n" +
@@ -106,8 +114,22 @@ func benchCommand(sys system) *cli.Command {
 			"  copy-per-key    on one connection, GET /list of the first URL, then GET /getlocal of\n" +
 			"                  each key listed (the original's master sync); keys_per_sec is the\n" +
 			"                  rate of the whole copy, extrapolated if the run stops before the end\n\n" +
-			"The latencies are of every request, failed ones included. --timeout bounds each one.",
+			"The latencies are of every request, failed ones included. --timeout bounds each one.\n" +
+			"Exit status: 0 success, 2 any error (one line on stderr).",
+		Version:         version,
+		HideHelpCommand: true,
+		Writer:          sys.stdout,
+		ErrWriter:       sys.stderr,
 		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:  flagNode,
+				Usage: "the node to load when no URL is given: `URL` http://host:port, or host:port, or host; env " + nodecfg.EnvNode + "; default: the local node",
+			},
+			&cli.DurationFlag{
+				Name:  flagTimeout,
+				Value: defaultTimeout,
+				Usage: "give up on a request after `DURATION`; 0 means never",
+			},
 			&cli.StringFlag{Name: "op", Value: benchGet, Usage: "`OP`: " + strings.Join(benchOps, ", ")},
 			&cli.IntFlag{Name: "conns", Value: 50, Usage: "concurrent connections (copy-per-key: 1)"},
 			&cli.DurationFlag{Name: "duration", Value: 5 * time.Second, Usage: "stop after `DURATION` (with --requests and no --duration: " + maxPreload.String() + ")"},
@@ -119,7 +141,8 @@ func benchCommand(sys system) *cli.Command {
 			&cli.BoolFlag{Name: "preload", Usage: "write every key once before the run (at most " + maxPreload.String() + ")"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON object"},
 		},
-		OnUsageError: onUsageError,
+		OnUsageError:   onUsageError,
+		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to exit codes
 		Action: func(c *cli.Context) error {
 			cfg, err := benchFlags(c, sys)
 			if err != nil {
@@ -155,7 +178,6 @@ func benchCommand(sys system) *cli.Command {
 
 // benchFlags reads the command's flags and arguments.
 func benchFlags(c *cli.Context, sys system) (benchConfig, error) {
-	const name = "bench"
 	cfg := benchConfig{
 		op:        c.String("op"),
 		conns:     c.Int("conns"),
@@ -169,23 +191,23 @@ func benchFlags(c *cli.Context, sys system) (benchConfig, error) {
 	}
 	switch {
 	case !slices.Contains(benchOps, cfg.op):
-		return cfg, usagef(name, "--op %q: want one of %s", cfg.op, strings.Join(benchOps, ", "))
+		return cfg, usagef("--op %q: want one of %s", cfg.op, strings.Join(benchOps, ", "))
 	case cfg.conns < 1:
-		return cfg, usagef(name, "--conns %d: want at least 1", cfg.conns)
+		return cfg, usagef("--conns %d: want at least 1", cfg.conns)
 	case cfg.op == benchCopyPerKey && c.IsSet("conns") && cfg.conns != 1:
-		return cfg, usagef(name, "--conns %d: copy-per-key uses one connection", cfg.conns)
+		return cfg, usagef("--conns %d: copy-per-key uses one connection", cfg.conns)
 	case cfg.duration <= 0:
-		return cfg, usagef(name, "--duration %s: want more than 0", cfg.duration)
+		return cfg, usagef("--duration %s: want more than 0", cfg.duration)
 	case cfg.requests < 0:
-		return cfg, usagef(name, "--requests %d: negative", cfg.requests)
+		return cfg, usagef("--requests %d: negative", cfg.requests)
 	case cfg.keys < 1:
-		return cfg, usagef(name, "--keys %d: want at least 1", cfg.keys)
+		return cfg, usagef("--keys %d: want at least 1", cfg.keys)
 	case cfg.valueSize < 0:
-		return cfg, usagef(name, "--value-size %d: negative", cfg.valueSize)
+		return cfg, usagef("--value-size %d: negative", cfg.valueSize)
 	case cfg.zipf != 0 && !(cfg.zipf > 1):
-		return cfg, usagef(name, "--zipf %g: want an exponent above 1, or 0 for uniform", cfg.zipf)
+		return cfg, usagef("--zipf %g: want an exponent above 1, or 0 for uniform", cfg.zipf)
 	case cfg.timeout < 0:
-		return cfg, usagef("", "--%s %s: negative", flagTimeout, cfg.timeout)
+		return cfg, usagef("--%s %s: negative", flagTimeout, cfg.timeout)
 	}
 	if cfg.op == benchCopyPerKey {
 		cfg.conns = 1
@@ -195,7 +217,7 @@ func benchFlags(c *cli.Context, sys system) (benchConfig, error) {
 	}
 	args := c.Args().Slice()
 	if len(args) == 0 {
-		u, err := sys.finder().find(c.String(flagNode))
+		u, err := sys.finder().Find(c.String(flagNode))
 		if err != nil {
 			return cfg, err
 		}
@@ -203,11 +225,11 @@ func benchFlags(c *cli.Context, sys system) (benchConfig, error) {
 	}
 	for _, a := range args {
 		if len(a) > 1 && a[0] == '-' {
-			return cfg, usagef(name, "unexpected argument %q: options go before the URLs", a)
+			return cfg, usagef("unexpected argument %q: options go before the URLs", a)
 		}
-		u, err := parseNode(a)
+		u, err := nodecfg.ParseNode(a)
 		if err != nil {
-			return cfg, usagef(name, "URL %q: %v", a, err)
+			return cfg, usagef("URL %q: %v", a, err)
 		}
 		cfg.urls = append(cfg.urls, u)
 	}
@@ -401,12 +423,12 @@ func (g *loadgen) list(ctx context.Context, base string) ([]string, error) {
 	}
 	resp, err := g.http.Do(req)
 	if err != nil {
-		return nil, &reachError{URL: base, Err: err, Timeout: g.cfg.timeout}
+		return nil, fmt.Errorf("cannot reach node %s: %w", base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxMessageSize))
-		return nil, &nodeError{Op: "bench: list", Node: strings.TrimPrefix(base, "http://"), Code: resp.StatusCode, Msg: firstLine(msg, resp.StatusCode)}
+		return nil, fmt.Errorf("bench: list: node %s answered %s: %s", strings.TrimPrefix(base, "http://"), resp.Status, oneLine(string(msg)))
 	}
 	var keys []string
 	sc := bufio.NewScanner(resp.Body)
@@ -417,7 +439,7 @@ func (g *loadgen) list(ctx context.Context, base string) ([]string, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, &reachError{URL: base, Err: err, Timeout: g.cfg.timeout, Reading: true}
+		return nil, fmt.Errorf("reading the answer of node %s: %w", base, err)
 	}
 	return keys, nil
 }
@@ -470,6 +492,21 @@ func errorsString(errs map[string]int64) string {
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ")
+}
+
+// maxMessageSize is the most read of an error's answer.
+const maxMessageSize = 4 << 10
+
+// printLine writes text followed by a newline if it lacks one.
+func printLine(w io.Writer, text []byte) error {
+	if len(text) == 0 {
+		return nil
+	}
+	if text[len(text)-1] != '\n' {
+		text = append(text, '\n')
+	}
+	_, err := w.Write(text)
+	return err
 }
 
 // writeBench prints res as a table, its preload first.

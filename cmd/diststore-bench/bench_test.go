@@ -15,7 +15,7 @@ import (
 // benchJSON runs bench with --json and the arguments and returns its result.
 func benchJSON(t *testing.T, args ...string) benchResult {
 	t.Helper()
-	res := runCLI(t, testSystem{}, append([]string{"bench", "--json"}, args...)...)
+	res := runTool(t, append([]string{"--json"}, args...)...)
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
 	var out benchResult
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &out), res.stdout)
@@ -160,7 +160,7 @@ func TestBench_DurationStopsTheRun(t *testing.T) {
 func TestBench_JSONShape(t *testing.T) {
 	n := newFakeNode(t)
 	n.setKeys("bench-", 3)
-	res := runCLI(t, testSystem{}, "bench", "--json", "--keys", "3", "--requests", "5", "--conns", "1", n.url())
+	res := runTool(t, "--json", "--keys", "3", "--requests", "5", "--conns", "1", n.url())
 	require.Equal(t, 0, res.code, res.stderr)
 	assert.Equal(t, 1, strings.Count(res.stdout, "\n"), "one line")
 	var obj map[string]any
@@ -175,7 +175,7 @@ func TestBench_JSONShape(t *testing.T) {
 
 func TestBench_Table(t *testing.T) {
 	n := newFakeNode(t)
-	res := n.on(t, testSystem{}, "bench", "--op", "miss", "--requests", "3", "--conns", "1")
+	res := runTool(t, "--node", n.url(), "--op", "miss", "--requests", "3", "--conns", "1")
 	require.Equal(t, 0, res.code, res.stderr)
 	for _, want := range []string{"op        miss\n", "nodes     " + n.url() + "\n", "requests  3 in ", "errors    none\n", "req/s", "p99"} {
 		assert.Contains(t, res.stdout, want)
@@ -187,7 +187,7 @@ func TestBench_TransportErrors(t *testing.T) {
 	assert.Equal(t, int64(3), res.Requests)
 	assert.Equal(t, map[string]int64{"transport": 3}, res.Errors)
 
-	out := runCLI(t, testSystem{}, "bench", "--op", "copy-per-key", deadNode(t))
+	out := runTool(t, "--op", "copy-per-key", deadNode(t))
 	assert.Equal(t, 2, out.code)
 	assert.Contains(t, out.stderr, "cannot reach node")
 }
@@ -208,10 +208,10 @@ func TestBench_Usage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			res := runCLI(t, testSystem{}, append([]string{"bench"}, tt.args...)...)
+			res := runTool(t, tt.args...)
 			assert.Equal(t, 2, res.code)
 			assert.Contains(t, res.stderr, tt.want)
-			assert.Contains(t, res.stderr, "(see diststore bench --help)")
+			assert.Contains(t, res.stderr, "(see diststore-bench --help)")
 		})
 	}
 }
@@ -244,11 +244,27 @@ func TestBench_StoppedBeforeCap_Fails(t *testing.T) {
 			n := newFakeNode(t)
 			n.setKeys("bench-", 100)
 			n.delay = 20 * time.Millisecond
-			args := append([]string{"bench", "--json", "--conns", "1", "--duration", "200ms"}, tc.args...)
-			res := runCLI(t, testSystem{}, append(args, n.url())...)
+			args := append([]string{"--json", "--conns", "1", "--duration", "200ms"}, tc.args...)
+			res := runTool(t, append(args, n.url())...)
 			assert.Equal(t, exitError, res.code, "stdout: %s", res.stdout)
 			assert.Contains(t, res.stderr, "stopped at --duration before sending every request")
 			assert.Less(t, n.count(), 100, "the run did stop early")
 		})
 	}
+}
+
+func TestBench_Help(t *testing.T) {
+	res := runTool(t, "--help")
+	assert.Equal(t, 0, res.code, res.stderr)
+	for _, want := range []string{"diststore-bench [--node URL]", "--op OP", "--timeout DURATION", "--json"} {
+		assert.Contains(t, res.stdout, want)
+	}
+}
+
+// TestBench_LocalNode: without a URL or --node, the bench loads the local
+// node, found as the diststore client finds it.
+func TestBench_LocalNode(t *testing.T) {
+	res := runTool(t, "--requests", "1")
+	assert.Equal(t, 2, res.code)
+	assert.Contains(t, res.stderr, "diststore-bench: finding the local node: default bind '{{ GetPrivateIP }}'")
 }

@@ -1,0 +1,38 @@
+// Package api holds the JSON documents of diststore's HTTP API, defined
+// once for the node that encodes them and the clients that decode them:
+// the node's package cluster builds a Status, httpapi serves it as
+// GET /status, and the diststore CLI, which speaks HTTP only and never
+// imports the node's packages, reads it back.
+//
+// The JSON names are part of the API: add fields, never rename or remove
+// one.
+package api
+
+// Status is the node's view of the cluster, GET /status.
+type Status struct {
+	Addr     string   `json:"addr"`      // this node's address
+	Masters  []string `json:"masters"`   // the master pair it holds, [] if none known
+	Epoch    uint64   `json:"epoch"`     // the pair's epoch
+	IsMaster bool     `json:"is_master"` // this node is one of the masters
+	Synced   bool     `json:"synced"`    // a master that holds every key
+	Ready    bool     `json:"ready"`     // joined, and the masters are known (GET /readyz)
+	// Reconciling: this node holds entries from before it was demoted or
+	// restarted that it has not yet checked against the masters (and
+	// written back what they lack); until then reads skip them.
+	Reconciling bool           `json:"reconciling"`
+	Keys        int            `json:"keys"`         // keys held durably
+	Cached      int            `json:"cached"`       // copies in the cache
+	CacheMB     float64        `json:"cache_mib"`    // bytes of those copies, in MiB
+	Members     []MemberStatus `json:"members"`      // by address, this node included
+	Local       uint64         `json:"reads_local"`  // GET /get served from what this node holds
+	Remote      uint64         `json:"reads_remote"` // GET /get fetched from another node
+	Misses      uint64         `json:"reads_missed"` // GET /get that no node could answer
+}
+
+// MemberStatus is one member as Status reports it.
+type MemberStatus struct {
+	Addr   string `json:"addr"`
+	Keys   uint64 `json:"keys"`   // as its last heartbeat said
+	Master bool   `json:"master"` // in the pair this node holds
+	Synced bool   `json:"synced"` // a master that holds every key
+}

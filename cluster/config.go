@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/diststore/diststore/store"
 )
 
 // Defaults.
@@ -24,6 +26,7 @@ const (
 	DefaultCheckInterval     = 10 * time.Second
 	DefaultAnswerFanout      = 1.0
 	DefaultCacheMinReads     = 1
+	DefaultMaxClockSkew      = store.DefaultMaxSkew
 )
 
 // DefaultGroup is the multicast group nodes meet on: administratively
@@ -85,6 +88,12 @@ type Config struct {
 	// behaviour) keeps one on the first read; more keeps copies of hot keys
 	// only. 0 means DefaultCacheMinReads.
 	CacheMinReads int
+	// MaxClockSkew is how far ahead of this node's wall clock a version may
+	// be. A version further ahead (a node whose clock is wrong, or a
+	// forger) is refused wherever it enters: a forwarded write, an
+	// invalidation, a fetched value, a dump; entries already stored with
+	// one are re-versioned at start. 0 means DefaultMaxClockSkew (1 min).
+	MaxClockSkew time.Duration
 	// HTTPTransport carries the node's requests to other nodes. nil means
 	// a pooled transport with connect and response deadlines. Tests pass
 	// an in-memory one.
@@ -109,6 +118,7 @@ func DefaultConfig() Config {
 		CheckInterval:     DefaultCheckInterval,
 		AnswerFanout:      DefaultAnswerFanout,
 		CacheMinReads:     DefaultCacheMinReads,
+		MaxClockSkew:      DefaultMaxClockSkew,
 	}
 }
 
@@ -150,6 +160,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckInterval == 0 {
 		c.CheckInterval = d.CheckInterval
+	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = d.MaxClockSkew
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

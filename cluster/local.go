@@ -73,7 +73,9 @@ func (n *Node) isMaster() bool { return n.view.Load().isMaster(n.self) }
 // keep stores a copy of e held here: owned by a master, in the cache on
 // any other node. It returns the entry held afterwards.
 func (n *Node) keep(key string, e store.Entry) (store.Entry, error) {
-	n.clock.Observe(e.Version)
+	if err := n.clock.Observe(e.Version); err != nil {
+		return store.Entry{}, fmt.Errorf("keep %q: %w", key, err)
+	}
 	if n.isMaster() {
 		held, _, err := n.durable.Put(key, e)
 		if err != nil {
@@ -97,7 +99,6 @@ func (n *Node) StoreLocal(key string, e store.Entry) (store.Entry, error) {
 		return store.Entry{}, err
 	}
 	e.Version = n.clock.Next()
-	n.clock.Observe(e.Version)
 	if !n.isMaster() {
 		n.cache.add(key, e, true) // a local-only value: no master holds it
 		return e, nil

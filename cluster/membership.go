@@ -25,8 +25,17 @@ import (
 type member struct {
 	keys     uint64
 	lastSeen time.Time
-	synced   bool // it says it is a master holding every key
+	synced   bool          // it says it is a master holding every key
+	port     uint16        // its unicast port, the source of its datagrams
+	pair     election.Pair // the pair its last heartbeat held
 }
+
+// epochJumpBound is how far above the highest epoch this node has seen a
+// pair's epoch may be for one heartbeat to make this node adopt it. A
+// larger jump is adopted only once two members hold that pair: one
+// datagram, or one node, cannot move the cluster to an epoch nobody can
+// beat.
+const epochJumpBound = 16
 
 // owned is the membership loop's state: only the loop reads or writes it.
 type owned struct {
@@ -37,6 +46,51 @@ type owned struct {
 	lastReply time.Time // last heartbeat sent in answer to another node
 	bootUntil time.Time // end of the bootstrap window
 	lastTick  time.Time // when the last tick ran, to notice a pause
+	answers   answerLimiter
+}
+
+// maxMembers bounds the member table: heartbeats of more nodes than this
+// are ignored.
+const maxMembers = 4096
+
+// answerLimiter bounds the answers (gotkey, nokey, keycount) sent on behalf
+// of one source address: answerRate per second, bursts of answerBurst. It
+// remembers at most answerSources sources. Only the loop uses it.
+type answerLimiter struct {
+	buckets map[netip.Addr]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+const (
+	answerRate    = 500.0
+	answerBurst   = 1000.0
+	answerSources = 4096
+)
+
+// allow takes one answer from src's bucket, if it has one.
+func (l *answerLimiter) allow(src netip.Addr, now time.Time) bool {
+	if l.buckets == nil {
+		l.buckets = make(map[netip.Addr]*bucket)
+	}
+	b, ok := l.buckets[src]
+	if !ok {
+		if len(l.buckets) >= answerSources {
+			clear(l.buckets) // a flood of sources: start again rather than grow
+		}
+		b = &bucket{tokens: answerBurst, at: now}
+		l.buckets[src] = b
+	}
+	b.tokens = min(answerBurst, b.tokens+now.Sub(b.at).Seconds()*answerRate)
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // memberView is another member as a view shows it.
@@ -153,52 +207,99 @@ func (n *Node) handlePacket(p mcast.Packet) {
 		n.log.Debug("dropped datagram", "from", p.From.String(), "err", err)
 		return
 	}
+	// Each kind only on its own channel: what the group carries only from
+	// the group socket, answers only on the unicast socket.
+	if p.Group != (m.Kind != mcast.GotKey && m.Kind != mcast.NoKey) {
+		n.stats.Refused.Add(1)
+		return
+	}
 	switch m.Kind {
 	case mcast.Heartbeat:
 		n.onHeartbeat(p, m)
 	case mcast.Bye:
 		n.onBye(p, m)
 	case mcast.WhoHas:
-		if p.Group {
-			n.onWhoHas(p, m)
-		}
+		n.onWhoHas(p, m)
 	case mcast.GotKey, mcast.NoKey:
-		if !p.Group {
-			n.onAnswer(p, m)
-		}
+		n.onAnswer(p, m)
 	case mcast.KeyCount:
-		if p.Group {
-			n.onKeyCountQuery(p, m)
-		}
+		n.onKeyCountQuery(p, m)
 	case mcast.MasterLost:
 		n.onMasterLost(m)
 	case mcast.Invalidate:
-		if p.Group {
-			n.onInvalidate(p, m)
-		}
+		n.onInvalidate(p, m)
 	}
 }
 
-// answerable reports whether a reply may go to a: the datagram's own
-// source, or a known member. Anything else would reflect traffic at a
-// third party.
-func (n *Node) answerable(p mcast.Packet, a netip.Addr) bool {
-	if a == p.From.Addr() {
+// answerable reports whether a reply may go to to: the datagram's own
+// source address and port, or a member's known unicast address and port,
+// and the source has not used up its answers for now. Anything else would
+// reflect traffic at a third party.
+func (n *Node) answerable(p mcast.Packet, to netip.AddrPort) bool {
+	ok := to == p.From
+	if mem, known := n.own.members[to.Addr()]; known && mem.port == to.Port() {
+		ok = true
+	}
+	if !ok || !n.own.answers.allow(p.From.Addr(), n.now()) {
+		n.stats.Refused.Add(1)
+		return false
+	}
+	return true
+}
+
+// sameSource reports whether p comes from member m's own address and port.
+func sameSource(p mcast.Packet, a netip.Addr, m *member) bool {
+	return p.From.Addr() == a && (m.port == 0 || m.port == p.From.Port())
+}
+
+// acceptable reports whether this node may adopt pair p, which from's
+// heartbeat holds and which is better than its own: p names one or two
+// distinct masters, each this node or a live member, and its epoch is
+// within epochJumpBound of the highest epoch seen (and never above
+// election.MaxEpoch); a larger jump needs two members holding p, or p
+// naming this node with every other master it names holding it (a lone
+// node that names itself master at a huge epoch is not enough).
+func (n *Node) acceptable(p election.Pair, from netip.Addr) bool {
+	o := &n.own
+	if p.Epoch > election.MaxEpoch || len(p.Masters) == 0 || len(p.Masters) > 2 ||
+		(len(p.Masters) == 2 && p.Masters[0] == p.Masters[1]) {
+		return false
+	}
+	for _, a := range p.Masters {
+		if _, ok := o.members[a]; !ok && a != n.self {
+			return false
+		}
+	}
+	hi, backers := o.pair.Epoch, 0
+	for a, m := range o.members {
+		if a != from && m.pair.Epoch > hi && m.pair.Epoch < p.Epoch {
+			hi = m.pair.Epoch
+		}
+		if m.pair.Equal(p) {
+			backers++
+		}
+	}
+	if p.Epoch-hi <= epochJumpBound || backers >= 2 {
 		return true
 	}
-	if _, ok := n.own.members[a]; ok {
-		return true
+	if !p.Has(n.self) {
+		return false
 	}
-	n.stats.Refused.Add(1)
-	return false
+	for _, a := range p.Masters {
+		if m, ok := o.members[a]; a != n.self && (!ok || !m.pair.Equal(p)) {
+			return false
+		}
+	}
+	return true
 }
 
 func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
-	if m.Addr != p.From.Addr() || m.Addr == n.self {
+	o := &n.own
+	mem, known := o.members[m.Addr]
+	if m.Addr != p.From.Addr() || m.Addr == n.self || (known && !sameSource(p, m.Addr, mem)) {
 		n.stats.Refused.Add(1)
 		return
 	}
-	o := &n.own
 	defer n.publish()
 	if m.Flags&mcast.FlagLeaving != 0 {
 		delete(o.members, m.Addr)
@@ -206,15 +307,23 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 		return
 	}
 	theirs := election.Pair{Epoch: m.Epoch, Masters: m.Masters}
-	mem, known := o.members[m.Addr]
 	if !known {
-		mem = &member{}
+		if len(o.members) >= maxMembers {
+			n.stats.Refused.Add(1)
+			return
+		}
+		mem = &member{port: p.From.Port()}
 		o.members[m.Addr] = mem
 		n.log.Info("member joined", "member", m.Addr.String(), "keys", m.N)
 	}
-	mem.keys, mem.lastSeen, mem.synced = m.N, n.now(), m.Flags&mcast.FlagSynced != 0
+	mem.keys, mem.lastSeen, mem.synced, mem.pair = m.N, n.now(), m.Flags&mcast.FlagSynced != 0, theirs
 	if len(theirs.Masters) > 0 && election.Better(theirs, o.pair) {
-		n.adopt(theirs, "learnt from "+m.Addr.String())
+		if n.acceptable(theirs, m.Addr) {
+			n.adopt(theirs, "learnt from "+m.Addr.String())
+		} else {
+			n.stats.Refused.Add(1)
+			n.log.Debug("pair not adopted", "from", m.Addr.String(), "epoch", theirs.Epoch, "masters", addrList(theirs.Masters))
+		}
 	}
 	// A master answers a newcomer, or a member holding an older pair, at
 	// once, so it need not wait a heartbeat interval to learn the masters.
@@ -231,7 +340,12 @@ func (n *Node) onBye(p mcast.Packet, m mcast.Message) {
 		return
 	}
 	o := &n.own
-	if _, ok := o.members[m.Addr]; !ok {
+	mem, ok := o.members[m.Addr]
+	if !ok {
+		return
+	}
+	if !sameSource(p, m.Addr, mem) {
+		n.stats.Refused.Add(1) // its address, another port: not the member
 		return
 	}
 	delete(o.members, m.Addr)
@@ -258,10 +372,13 @@ func (n *Node) onMasterLost(m mcast.Message) {
 }
 
 func (n *Node) onKeyCountQuery(p mcast.Packet, m mcast.Message) {
-	if m.N == 0 || m.N > 65535 || !n.answerable(p, m.Addr) {
+	if m.N == 0 || m.N > 65535 {
 		return
 	}
 	to := netip.AddrPortFrom(m.Addr, uint16(m.N))
+	if !n.answerable(p, to) {
+		return
+	}
 	n.reply(to, mcast.Message{Kind: mcast.KeyCount, Addr: n.self, N: uint64(n.durable.Len())})
 }
 

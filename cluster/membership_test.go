@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -160,4 +161,95 @@ func TestMembership_MarkSynced_OnlyForTheCurrentPair(t *testing.T) {
 	assert.True(t, s.n.view.Load().authoritative(s.n.self))
 	_, first = s.n.markSynced(pair)
 	assert.False(t, first, "the second sync of a pair is not the first")
+}
+
+// cluster3 is a stepper at 127.0.2.3 in a settled cluster of three whose
+// masters are 127.0.2.1 and 127.0.2.2 at epoch 5.
+func cluster3(t *testing.T) (*stepper, election.Pair) {
+	s := newStepper(t, "127.0.2.3")
+	pair := election.Pair{Epoch: 5, Masters: addrs("127.0.2.1", "127.0.2.2")}
+	s.hear("127.0.2.1", heartbeat("127.0.2.1", 10, true, pair))
+	s.hear("127.0.2.2", heartbeat("127.0.2.2", 10, true, pair))
+	require.Equal(t, pair, s.n.Masters())
+	return s, pair
+}
+
+func TestMembership_HostileHeartbeats(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		from string
+		pair election.Pair
+	}{
+		{"sole master at the top epoch", "127.0.2.9", election.Pair{Epoch: math.MaxUint64, Masters: addrs("127.0.2.9")}},
+		{"sole master past the bound", "127.0.2.9", election.Pair{Epoch: 5 + epochJumpBound + 1, Masters: addrs("127.0.2.9")}},
+		{"a member named with the forger, past the bound", "127.0.2.9", election.Pair{Epoch: 1000, Masters: addrs("127.0.2.1", "127.0.2.9")}},
+		{"a non-member named", "127.0.2.9", election.Pair{Epoch: 6, Masters: addrs("127.0.2.9", "127.0.2.77")}},
+		{"the same node twice", "127.0.2.9", election.Pair{Epoch: 6, Masters: addrs("127.0.2.9", "127.0.2.9")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, pair := cluster3(t)
+			for range 10 { // repeated, as an attacker would
+				s.hear(tc.from, heartbeat(tc.from, 0, true, tc.pair))
+			}
+			assert.Equal(t, pair, s.n.Masters(), "the pair did not change")
+			assert.Positive(t, s.n.Status().Counters.Refused)
+		})
+	}
+
+	t.Run("a small step by a member is a normal election", func(t *testing.T) {
+		s, _ := cluster3(t)
+		next := election.Pair{Epoch: 6, Masters: addrs("127.0.2.1", "127.0.2.3")}
+		s.hear("127.0.2.1", heartbeat("127.0.2.1", 10, true, next))
+		assert.Equal(t, next, s.n.Masters())
+	})
+	t.Run("a big step held by two members", func(t *testing.T) {
+		s, _ := cluster3(t)
+		next := election.Pair{Epoch: 500, Masters: addrs("127.0.2.1", "127.0.2.2")}
+		s.hear("127.0.2.1", heartbeat("127.0.2.1", 10, true, next))
+		assert.Equal(t, uint64(5), s.n.Masters().Epoch, "one member is not enough")
+		s.hear("127.0.2.2", heartbeat("127.0.2.2", 10, true, next))
+		assert.Equal(t, next, s.n.Masters(), "two are")
+	})
+}
+
+func TestMembership_ChannelsAndSources(t *testing.T) {
+	s, pair := cluster3(t)
+	b, err := heartbeat("127.0.2.1", 10, true, election.Pair{Epoch: 6, Masters: addrs("127.0.2.1", "127.0.2.9")}).Encode()
+	require.NoError(t, err)
+	// A heartbeat sent by unicast to this node's unicast socket.
+	s.n.handlePacket(mcast.Packet{From: netip.MustParseAddrPort("127.0.2.1:40000"), Data: b})
+	assert.Equal(t, pair, s.n.Masters(), "a heartbeat only counts from the group")
+
+	// A bye with a master's address from another port.
+	bye, err := mcast.Message{Kind: mcast.Bye, Addr: netip.MustParseAddr("127.0.2.1")}.Encode()
+	require.NoError(t, err)
+	s.n.handlePacket(mcast.Packet{From: netip.MustParseAddrPort("127.0.2.1:40001"), Data: bye, Group: true})
+	assert.Contains(t, s.n.view.Load().members, netip.MustParseAddr("127.0.2.1"), "a spoofed bye is refused")
+	// From its own port, it leaves.
+	s.n.handlePacket(mcast.Packet{From: netip.MustParseAddrPort("127.0.2.1:40000"), Data: bye, Group: true})
+	assert.NotContains(t, s.n.view.Load().members, netip.MustParseAddr("127.0.2.1"))
+}
+
+func TestMembership_WhoHasAnswersOnlyToKnownAddresses(t *testing.T) {
+	s, _ := cluster3(t)
+	s.n.cache.put("k", store.Entry{Value: []byte("v"), Version: s.n.clock.Next()})
+	ask := func(from netip.AddrPort, replyTo netip.AddrPort) {
+		b, err := mcast.Message{Kind: mcast.WhoHas, Key: "k", Addr: replyTo.Addr(), Port: replyTo.Port()}.Encode()
+		require.NoError(t, err)
+		s.n.handlePacket(mcast.Packet{From: from, Data: b, Group: true})
+	}
+	sent := func() uint64 { return s.n.tr.Stats().Sent }
+	before := sent()
+	// Naming a member's address with another port: a reflection attempt.
+	ask(netip.MustParseAddrPort("127.0.2.9:5000"), netip.MustParseAddrPort("127.0.2.1:9999"))
+	assert.Equal(t, before, sent(), "no answer to a member's address at a port that is not its own")
+	// Its own source: answered.
+	ask(netip.MustParseAddrPort("127.0.2.9:5000"), netip.MustParseAddrPort("127.0.2.9:5000"))
+	assert.Equal(t, before+1, sent())
+	// A flood from one source is cut at the burst.
+	before = sent()
+	for range int(answerBurst) + 500 {
+		ask(netip.MustParseAddrPort("127.0.2.9:5000"), netip.MustParseAddrPort("127.0.2.9:5000"))
+	}
+	assert.LessOrEqual(t, sent()-before, uint64(answerBurst))
 }

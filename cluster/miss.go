@@ -154,6 +154,9 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 			ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
 			e, err := n.peers.fetch(ctx, from, n.cfg.HTTPPort, key)
 			cancel()
+			if err == nil {
+				err = n.clock.Observe(e.Version) // a value from the future would win over every later write
+			}
 			if err != nil {
 				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
 				continue // try the next holder, if one answers in time
@@ -171,6 +174,9 @@ func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool)
 		ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
 		e, err := n.peers.fetch(ctx, m, n.cfg.HTTPPort, key)
 		cancel()
+		if err == nil {
+			err = n.clock.Observe(e.Version)
+		}
 		switch {
 		case err == nil:
 			return e, true, false
@@ -184,7 +190,6 @@ func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool)
 // accept serves an entry fetched from another node, keeping a copy if
 // this node is master or reads the key often enough.
 func (n *Node) accept(key string, e store.Entry) (store.Entry, error) {
-	n.clock.Observe(e.Version)
 	if !n.isMaster() && !n.hot.read(key) {
 		if !e.Live(n.nowMs()) {
 			return store.Entry{}, ErrNotFound
@@ -230,10 +235,10 @@ func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 			return
 		}
 	}
-	if !n.answerable(p, m.Addr) {
+	to := netip.AddrPortFrom(m.Addr, m.Port)
+	if !n.answerable(p, to) {
 		return
 	}
-	to := netip.AddrPortFrom(m.Addr, m.Port)
 	if have {
 		n.reply(to, mcast.Message{Kind: mcast.GotKey, Key: m.Key, Addr: n.self})
 		return
@@ -253,7 +258,7 @@ func (n *Node) onAnswer(p mcast.Packet, m mcast.Message) {
 	q := n.queries.get(m.Key)
 	isMaster := n.own.pair.Has(m.Addr)
 	if q == nil {
-		return
+		return // late: the query has its answer
 	}
 	ch := q.holders
 	if m.Kind == mcast.NoKey {

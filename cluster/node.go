@@ -154,7 +154,7 @@ func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 		self:     cfg.Addr,
 		tr:       tr,
 		durable:  durable,
-		clock:    store.NewClock(cfg.Addr, nil),
+		clock:    store.NewClock(cfg.Addr, nil, cfg.MaxClockSkew),
 		log:      cfg.Logger.With("node", cfg.Addr.String()),
 		now:      time.Now,
 		requests: make(chan func()),
@@ -169,12 +169,41 @@ func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 	n.cache = newCache(cfg.CacheMaxBytes, cfg.CacheTTL, n.now)
 	n.hot = newHotKeys(cfg.CacheMinReads, cfg.CacheTTL, n.now)
 	// Move the clock past everything the store already holds, so a new
-	// write is newer than any version this node wrote before a restart.
-	durable.Range(func(_ string, e store.Entry) bool {
-		n.clock.Observe(e.Version)
+	// write is newer than any version this node wrote before a restart;
+	// but not past its skew: those entries get a version of now.
+	if err := n.repairVersions(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// repairVersions moves the clock past every version the durable store
+// holds, and re-versions with the clock's next version the entries whose
+// version is too far ahead of it (written while a clock was wrong, or
+// forged): left alone they would win over every later write of their key.
+func (n *Node) repairVersions() error {
+	var ahead []store.KeyEntry
+	n.durable.Range(func(k string, e store.Entry) bool {
+		if n.clock.Observe(e.Version) != nil {
+			ahead = append(ahead, store.KeyEntry{Key: k, Entry: e})
+		}
 		return true
 	})
-	return n, nil
+	for _, ke := range ahead {
+		if _, err := n.durable.Delete(ke.Key, ke.Entry.Version); err != nil {
+			return fmt.Errorf("repair %q: %w", ke.Key, err)
+		}
+		e := ke.Entry
+		e.Version = n.clock.Next()
+		if _, _, err := n.durable.Put(ke.Key, e); err != nil {
+			return fmt.Errorf("repair %q: %w", ke.Key, err)
+		}
+	}
+	if len(ahead) > 0 {
+		n.log.Warn("re-versioned entries whose versions were too far ahead of the clock",
+			"entries", len(ahead), "max_clock_skew", n.cfg.MaxClockSkew.String())
+	}
+	return nil
 }
 
 // Start runs the node's goroutines: the receiver, the heartbeat ticker and

@@ -303,6 +303,7 @@ func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
 		mu       sync.Mutex // guards firstErr
 		firstErr error
 		done     atomic.Int64
+		skewed   int // entries refused: too far ahead of this node's clock
 	)
 	for range syncWriters {
 		wg.Add(1)
@@ -326,7 +327,10 @@ func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
 	batch, size := make([]store.KeyEntry, 0, syncBatch), 0
 	err = readDump(body, n.cfg.MaxValueSize, func(d dumpEntry) error {
 		read++
-		n.clock.Observe(d.entry.Version)
+		if err := n.clock.Observe(d.entry.Version); err != nil {
+			skewed++ // from the future: it would freeze the key everywhere
+			return nil
+		}
 		batch = append(batch, store.KeyEntry{Key: d.key, Entry: d.entry})
 		size += len(d.key) + len(d.entry.Value)
 		if len(batch) == syncBatch || size >= syncBatchBytes {
@@ -342,6 +346,9 @@ func (n *Node) syncFrom(m netip.Addr) (read, applied int, err error) {
 	wg.Wait()
 	if firstErr != nil {
 		err = firstErr
+	}
+	if skewed > 0 {
+		n.log.Warn("dump entries too far ahead of this node's clock: not copied", "from", m.String(), "entries", skewed)
 	}
 	return read, int(done.Load()), err
 }
@@ -444,10 +451,18 @@ func (n *Node) demote(pair election.Pair) error {
 	if err != nil {
 		return fmt.Errorf("versions from %s: %w", src, err)
 	}
+	skewed := 0
 	err = readDump(body, n.cfg.MaxValueSize, func(d dumpEntry) error {
+		if n.clock.Check(d.entry.Version) != nil {
+			skewed++ // treated as absent: this node's copy is written back
+			return nil
+		}
 		theirs[d.key] = d.entry.Version
 		return nil
 	})
+	if skewed > 0 {
+		n.log.Warn("master's versions too far ahead of this node's clock: ignored", "master", src.String(), "entries", skewed)
+	}
 	body.Close()
 	cancel()
 	if err != nil {

@@ -146,8 +146,10 @@ func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condi
 		v, err := n.peers.decide(ctx, m, n.cfg.HTTPPort, key, e, cond)
 		switch {
 		case err == nil:
+			if err := n.clock.Observe(v); err != nil {
+				return store.Entry{}, netip.Addr{}, fmt.Errorf("%w: %s decided a version: %w", ErrMasterRefused, m, err)
+			}
 			e.Version = v
-			n.clock.Observe(v)
 			return e, m, nil
 		case errors.Is(err, ErrPrecondition), errors.Is(err, ErrMasterRefused):
 			return store.Entry{}, netip.Addr{}, err
@@ -184,7 +186,9 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 	if refuse {
 		return store.Entry{}, fmt.Errorf("%w: masters are %s at epoch %d", ErrNotMaster, addrList(v.pair.Masters), epoch)
 	}
-	n.clock.Observe(e.Version)
+	if err := n.clock.Observe(e.Version); err != nil {
+		return store.Entry{}, err
+	}
 	held, _, err := n.durable.Put(key, e)
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("store %q: %w", key, err)
@@ -230,7 +234,10 @@ func (n *Node) onInvalidate(p mcast.Packet, m mcast.Message) {
 		return
 	}
 	v := store.Version{Clock: m.Version.Clock, Node: m.Version.Node}
-	n.clock.Observe(v)
+	if err := n.clock.Observe(v); err != nil {
+		n.stats.Refused.Add(1) // a version from the future would drop every copy
+		return
+	}
 	dropped := n.cache.invalidate(m.Key, v)
 	if !n.isMaster() {
 		if e, ok := n.durable.Get(m.Key); ok && v.Newer(e.Version) {

@@ -144,7 +144,21 @@ func Decide(self netip.Addr, members []Member, current Pair) (Pair, bool) {
 	if len(members) == 0 || Settled(members, current) || Proposer(members, current) != self {
 		return Pair{}, false
 	}
-	return Pair{Epoch: current.Epoch + 1, Masters: Choose(members, current.Masters)}, true
+	return Pair{Epoch: NextEpoch(current.Epoch), Masters: Choose(members, current.Masters)}, true
+}
+
+// MaxEpoch is the highest epoch a pair may carry. No cluster elects that
+// often; a pair above it is forged or broken, and nodes ignore it, so the
+// epoch cannot be driven to where it would wrap or stop counting.
+const MaxEpoch = 1 << 62
+
+// NextEpoch is the epoch after e. It saturates at MaxEpoch instead of
+// growing past it (or wrapping to 0, where every older pair would beat it).
+func NextEpoch(e uint64) uint64 {
+	if e >= MaxEpoch {
+		return MaxEpoch
+	}
+	return e + 1
 }
 
 // Replace returns the pair that follows current once lost is known to be
@@ -152,7 +166,7 @@ func Decide(self netip.Addr, members []Member, current Pair) (Pair, bool) {
 // member. It is what a node proposes when it failed to reach a master.
 func Replace(members []Member, current Pair, lost netip.Addr) Pair {
 	rest := slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return m.Addr == lost })
-	return Pair{Epoch: current.Epoch + 1, Masters: Choose(rest, current.Masters)}
+	return Pair{Epoch: NextEpoch(current.Epoch), Masters: Choose(rest, current.Masters)}
 }
 
 func isMember(members []Member, a netip.Addr) bool {

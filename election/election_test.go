@@ -1,6 +1,7 @@
 package election
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -133,4 +134,14 @@ func TestConvergence(t *testing.T) {
 			assert.True(t, first.Equal(held), "round %d: node %d holds %v, node 0 holds %v", round, node, held, first)
 		}
 	}
+}
+
+func TestNextEpoch_Saturates(t *testing.T) {
+	assert.Equal(t, uint64(1), NextEpoch(0))
+	assert.Equal(t, uint64(MaxEpoch), NextEpoch(MaxEpoch-1))
+	assert.Equal(t, uint64(MaxEpoch), NextEpoch(MaxEpoch))
+	assert.Equal(t, uint64(MaxEpoch), NextEpoch(math.MaxUint64), "no wrap to 0")
+	members := []Member{{Addr: netip.MustParseAddr("127.0.2.1")}, {Addr: netip.MustParseAddr("127.0.2.2")}}
+	p := Replace(members, Pair{Epoch: math.MaxUint64, Masters: []netip.Addr{members[0].Addr, members[1].Addr}}, members[1].Addr)
+	assert.Equal(t, uint64(MaxEpoch), p.Epoch)
 }

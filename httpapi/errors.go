@@ -16,7 +16,7 @@ var errMethod = errors.New("method not allowed")
 func statusOf(err error) int {
 	var maxBytes *http.MaxBytesError
 	switch {
-	case errors.Is(err, store.ErrBadKey), errors.Is(err, store.ErrBadVersion), errors.Is(err, errBadForm),
+	case errors.Is(err, store.ErrBadKey), errors.Is(err, store.ErrBadVersion), errors.Is(err, store.ErrClockSkew), errors.Is(err, errBadForm),
 		errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, cluster.ErrNotFound):

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -12,6 +13,16 @@ import (
 
 // ErrBadVersion is returned when a version string cannot be parsed.
 var ErrBadVersion = errors.New("malformed version")
+
+// ErrClockSkew: a version is further ahead of this node's wall clock than
+// the clock's maximum skew allows. It comes from a node whose clock is
+// wrong, or from a forger: accepting it would move this node's clock (and
+// every write after it) into the future, or freeze the key.
+var ErrClockSkew = errors.New("version too far ahead of this node's clock")
+
+// DefaultMaxSkew is how far ahead of the wall clock a version may be when
+// NewClock is given no bound.
+const DefaultMaxSkew = time.Minute
 
 // Version orders writes of one key. The zero Version is older than any
 // version a Clock hands out.
@@ -79,42 +90,78 @@ func NodeID(a netip.Addr) uint32 {
 
 // Clock hands out versions for one node: a hybrid logical clock that never
 // goes backwards, follows wall time where it can and moves past every
-// version it has observed.
+// version it has observed, but never past its wall clock plus its maximum
+// skew (after CockroachDB's hlc.MaxOffset): a version further ahead is
+// refused, so one bad version cannot drag the clock to its end and wrap it.
 type Clock struct {
-	node uint32
-	now  func() time.Time
+	node    uint32
+	now     func() time.Time
+	maxSkew time.Duration
 
 	mu   sync.Mutex // guards last
 	last uint64
 }
 
 // NewClock returns a Clock for the node with the given address. now may be
-// nil for time.Now.
-func NewClock(node netip.Addr, now func() time.Time) *Clock {
+// nil for time.Now; maxSkew 0 means DefaultMaxSkew.
+func NewClock(node netip.Addr, now func() time.Time, maxSkew time.Duration) *Clock {
 	if now == nil {
 		now = time.Now
 	}
-	return &Clock{node: NodeID(node), now: now}
+	if maxSkew <= 0 {
+		maxSkew = DefaultMaxSkew
+	}
+	return &Clock{node: NodeID(node), now: now, maxSkew: maxSkew}
+}
+
+// physical is the hybrid clock's reading of wall time plus d, saturating
+// at the ends of its range.
+func physical(t time.Time, d time.Duration) uint64 {
+	ms := t.Add(d).UnixMilli()
+	switch {
+	case ms <= 0:
+		return 0
+	case uint64(ms) >= math.MaxUint64>>16:
+		return math.MaxUint64 &^ 0xffff
+	}
+	return uint64(ms) << 16
+}
+
+// Check reports ErrClockSkew if v is further ahead of the wall clock than
+// the maximum skew.
+func (c *Clock) Check(v Version) error {
+	if limit := physical(c.now(), c.maxSkew) | 0xffff; v.Clock > limit {
+		ahead := time.Duration(v.Clock>>16-limit>>16) * time.Millisecond
+		return fmt.Errorf("%w: %s is %s past the %s allowed", ErrClockSkew, v, ahead, c.maxSkew)
+	}
+	return nil
 }
 
 // Next returns a version newer than every version handed out or observed.
+// At the very end of its range (which the skew bound keeps it from) it
+// stays there rather than wrap.
 func (c *Clock) Next() Version {
-	phys := uint64(c.now().UnixMilli()) << 16
+	phys := physical(c.now(), 0)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if phys > c.last {
 		c.last = phys
-	} else {
+	} else if c.last < math.MaxUint64 {
 		c.last++
 	}
 	return Version{Clock: c.last, Node: c.node}
 }
 
-// Observe moves the clock past v, so the next version is newer than v.
-func (c *Clock) Observe(v Version) {
+// Observe moves the clock past v, so the next version is newer than v. It
+// refuses, with ErrClockSkew and without moving, a v that Check refuses.
+func (c *Clock) Observe(v Version) error {
+	if err := c.Check(v); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	if v.Clock > c.last {
 		c.last = v.Clock
 	}
 	c.mu.Unlock()
+	return nil
 }

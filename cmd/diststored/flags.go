@@ -37,6 +37,7 @@ const (
 	flagPprofAddr        = "pprof-addr"
 	flagCacheMinReads    = "cache-min-reads"
 	flagAnswerFanout     = "answer-fanout"
+	flagMaxClockSkew     = "max-clock-skew"
 )
 
 // Defaults. Those the client shares (bind, HTTP port) and the multicast
@@ -55,6 +56,7 @@ const (
 	defaultCacheTTL         = "10m"
 	defaultCacheMaxBytes    = "256MiB"
 	defaultTombstoneTTL     = "24h"
+	defaultMaxClockSkew     = "1m"
 )
 
 // settings is diststored's finished configuration, resolved from flags,
@@ -73,6 +75,7 @@ type settings struct {
 	PprofAddr        netip.AddrPort // loopback; zero = no pprof listener
 	CacheMinReads    int            // >= 1
 	AnswerFanout     float64        // > 0
+	MaxClockSkew     time.Duration  // > 0
 	LogFormat        string         // "text" or "json"
 	LogLevel         slog.Level
 	ConfigFile       string // the file that was read, "" if none
@@ -143,6 +146,7 @@ func Flags() []cli.Flag {
 		str(flagTombstoneTTL, defaultTombstoneTTL, "how long a deleted key's tombstone is kept, a `DURATION`: a node down longer than this may bring a deleted key back"),
 		str(flagCacheMinReads, "1", "reads of a key a non-master sees within --cache-ttl before it keeps a copy, a `COUNT`; 1 copies on every read, as the original"),
 		str(flagAnswerFanout, "1", "how many non-master holders answer a whohas on average, a `NUMBER`; the masters always answer"),
+		str(flagMaxClockSkew, defaultMaxClockSkew, "how far ahead of this node's clock a version may be, a `DURATION`; one further ahead (a node whose clock is wrong, or a forger) is refused"),
 		str(flagPprofAddr, "", "serve Go's pprof profiles on `ADDR:PORT`, a loopback address only (e.g. 127.0.0.1:6060); off by default"),
 		str(flagLogFormat, defaultLogFormat, "log `FORMAT`: text or json"),
 		str(flagLogLevel, defaultLogLevel, "log `LEVEL`: debug, info, warn or error"),
@@ -225,6 +229,7 @@ func (l loader) load(c *cli.Context) (settings, error) {
 		{flagPprofAddr, func(t string) (err error) { s.PprofAddr, err = parsePprofAddr(t); return err }},
 		{flagCacheMinReads, func(t string) (err error) { s.CacheMinReads, err = parseCount(t); return err }},
 		{flagAnswerFanout, func(t string) (err error) { s.AnswerFanout, err = parseFanout(t); return err }},
+		{flagMaxClockSkew, func(t string) (err error) { s.MaxClockSkew, err = parseTimeout(t); return err }},
 		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
 		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
 		// Last: the only step that looks at the machine's interfaces.

@@ -87,6 +87,7 @@ func defaults() settings {
 		CacheMaxBytes:    256 << 20,
 		TombstoneTTL:     24 * time.Hour,
 		CacheMinReads:    1,
+		MaxClockSkew:     time.Minute,
 		AnswerFanout:     1,
 		LogFormat:        "text",
 		LogLevel:         slog.LevelInfo,
@@ -126,6 +127,7 @@ log_level = debug
 		TombstoneTTL:     time.Hour,
 		PprofAddr:        netip.MustParseAddrPort("127.0.0.1:6060"),
 		CacheMinReads:    3,
+		MaxClockSkew:     time.Minute,
 		AnswerFanout:     0.5,
 		LogFormat:        "json",
 		LogLevel:         slog.LevelDebug,
@@ -222,7 +224,7 @@ func TestFlags_EnvVarNames(t *testing.T) {
 		"DISTSTORE_CONFIG", "DISTSTORE_BIND", "DISTSTORE_HTTP_PORT", "DISTSTORE_MULTICAST_ADDR",
 		"DISTSTORE_MULTICAST_PORT", "DISTSTORE_MULTICAST_TIMEOUT", "DISTSTORE_INTERFACE",
 		"DISTSTORE_DATA_DIR", "DISTSTORE_MAX_VALUE_SIZE",
-		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_CACHE_MIN_READS", "DISTSTORE_ANSWER_FANOUT", "DISTSTORE_PPROF_ADDR", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
+		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_CACHE_MIN_READS", "DISTSTORE_ANSWER_FANOUT", "DISTSTORE_MAX_CLOCK_SKEW", "DISTSTORE_PPROF_ADDR", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
 	}, got)
 }
 

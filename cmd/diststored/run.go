@@ -95,6 +95,7 @@ func run(c *cli.Context) error {
 		CacheMaxBytes:    s.CacheMaxBytes,
 		TombstoneTTL:     s.TombstoneTTL,
 		CacheMinReads:    s.CacheMinReads,
+		MaxClockSkew:     s.MaxClockSkew,
 		AnswerFanout:     s.AnswerFanout,
 		Logger:           log,
 	}, tr, st)

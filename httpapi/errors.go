@@ -12,6 +12,9 @@ import (
 // errMethod is a request whose method the route does not take.
 var errMethod = errors.New("method not allowed")
 
+// errCrossOrigin is a browser's state-changing request from another origin.
+var errCrossOrigin = errors.New("cross-origin request refused")
+
 // statusOf maps an error to the HTTP status it answers with.
 func statusOf(err error) int {
 	var maxBytes *http.MaxBytesError
@@ -23,6 +26,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed
+	case errors.Is(err, errCrossOrigin):
+		return http.StatusForbidden
 	case errors.Is(err, cluster.ErrTooLarge), errors.As(err, &maxBytes):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, cluster.ErrPrecondition):
@@ -39,10 +44,15 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// writeError answers with err's status and a short plain-text reason.
+// writeError answers with err's status and a short plain-text reason. An
+// internal error's text (which may name a file of the server) stays in the
+// node's log: the cluster logs what failed where it fails.
 func writeError(w http.ResponseWriter, err error) {
 	code := statusOf(err)
 	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		msg = "internal error: see the node's log"
+	}
 	var maxBytes *http.MaxBytesError
 	if errors.As(err, &maxBytes) {
 		msg = "value too large: at most " + itoa(maxBytes.Limit) + " bytes"

@@ -60,6 +60,9 @@ type Server struct {
 	// fixed routes' paths: 405 with Allow, 404, or a redirect to the
 	// clean path.
 	mux *http.ServeMux
+	// csrf refuses a browser's state-changing request from another origin:
+	// a web page a LAN user opens must not write or delete keys.
+	csrf *http.CrossOriginProtection
 }
 
 // New returns the handler of node's HTTP API.
@@ -73,7 +76,7 @@ func New(node Node, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{node: node, opts: opts, log: opts.Logger}
+	s := &Server{node: node, opts: opts, log: opts.Logger, csrf: http.NewCrossOriginProtection()}
 	s.met = newMetrics(node)
 	s.keyed = [numRoutes]keyHandler{
 		routeGet:       s.handleGet,
@@ -110,6 +113,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve hands r to the handler of its route rt.
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
+	if err := s.csrf.Check(r); err != nil {
+		writeError(w, fmt.Errorf("%w: %v", errCrossOrigin, err))
+		return
+	}
 	if k := keyRoutes[rt]; k.prefix != "" {
 		s.serveKey(w, r, k, s.keyed[rt])
 		return
@@ -188,6 +195,9 @@ func writeValue(w http.ResponseWriter, r *http.Request, e store.Entry, src clust
 		h["X-Diststore-Expires"] = []string{strconv.FormatInt(e.Expires, 10)}
 	}
 	h["Content-Type"] = octetStream
+	// A value is whatever a client stored: a browser must not run it.
+	h["X-Content-Type-Options"] = nosniff
+	h["Content-Security-Policy"] = valueCSP
 	h["Content-Length"] = []string{strconv.Itoa(len(e.Value))}
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
@@ -199,7 +209,11 @@ func writeValue(w http.ResponseWriter, r *http.Request, e store.Entry, src clust
 	}
 }
 
-var octetStream = []string{"application/octet-stream"}
+var (
+	octetStream = []string{"application/octet-stream"}
+	nosniff     = []string{"nosniff"}
+	valueCSP    = []string{"default-src 'none'; sandbox"}
+)
 
 // readValue reads a request body of at most MaxValueSize bytes.
 func (s *Server) readValue(w http.ResponseWriter, r *http.Request) ([]byte, error) {

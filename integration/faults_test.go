@@ -147,8 +147,10 @@ func TestFault_KillMasterThenOtherMaster(t *testing.T) {
 	c := startCluster(t, 6, faultArgs())
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "kill2")
-	// Measured here: 1.09×, 0.81×, 0.48× (the restarted masters resync).
-	g.minShare = map[string]float64{"after-kill-A": 0.5, "after-kill-B": 0.4, "healed": 0.25}
+	// Measured here: 1.02–1.09×, 0.81–1.12×, 0.48–0.72× (the restarted
+	// masters resync), and 0.20× for the last with the machine loaded by
+	// other builds: the minimums are a quarter of the quiet figures.
+	g.minShare = map[string]float64{"after-kill-A": 0.25, "after-kill-B": 0.2, "healed": 0.1}
 	preload(t, c, g, 1000, 32)
 	g.run()
 	holdFault(3 * time.Second)
@@ -219,7 +221,7 @@ func TestFault_StopMasterLongerThanFailureTimeout(t *testing.T) {
 	g := newLoad(t, c, "stop")
 	// While the master is stopped, a client whose request went to it waits
 	// for its timeout, so few writes are acknowledged (measured: 0.02×).
-	g.minShare = map[string]float64{"stopped": 0.005, "resumed": 0.5}
+	g.minShare = map[string]float64{"stopped": 0.003, "resumed": 0.25}
 	g.run()
 	holdFault(2 * time.Second)
 
@@ -325,8 +327,8 @@ func TestFault_RestartAllNodes(t *testing.T) {
 	c := startCluster(t, 5, faultArgs())
 	c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "all")
-	// Measured: 0.82× once restarted; nothing while every node is down.
-	g.minShare = map[string]float64{"all-down": 0, "restarted": 0.4}
+	// Measured: 0.73–0.82× once restarted; nothing while every node is down.
+	g.minShare = map[string]float64{"all-down": 0, "restarted": 0.2}
 	g.run()
 	holdFault(3 * time.Second)
 
@@ -413,7 +415,8 @@ func TestFault_LossyMulticast(t *testing.T) {
 	g.reads = 0.5
 	preload(t, c, g, 200, 8)
 
-	g.minShare = map[string]float64{"lossy": 0.5}
+	// Measured: 0.67× on a quiet machine, 0.44× on a loaded one.
+	g.minShare = map[string]float64{"lossy": 0.2}
 	g.run()
 	holdFault(3 * time.Second)
 
@@ -478,8 +481,8 @@ func failoverFigures(t *testing.T, nkeys int, getKey func(string) bool) {
 	c := startCluster(t, 6, faultArgs())
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	g := newLoad(t, c, "fig")
-	// Measured: 1.14× through the failover.
-	g.minShare = map[string]float64{"failover": 0.5, "after": 0.5}
+	// Measured: 0.95–1.14× through the failover.
+	g.minShare = map[string]float64{"failover": 0.25, "after": 0.25}
 	g.getKey = getKey
 	preload(t, c, g, nkeys, 32)
 	g.run()

@@ -40,9 +40,10 @@ func TestFault_Split(t *testing.T) {
 	t.Logf("side A %v (both masters), side B %v", addrsOf(sideA), addrsOf(sideB))
 
 	g := newLoad(t, c, "split")
-	// Measured: 0.24× during the split (side B has no master for about
-	// 3 s), 0.60× after healing (the demoted masters write back).
-	g.minShare = map[string]float64{"split": 0.1, "healed": 0.3}
+	// Measured: 0.19–0.24× during the split (side B has no master for
+	// about 3 s), 0.45–0.60× after healing (the demoted masters write
+	// back); the minimums are a quarter of that.
+	g.minShare = map[string]float64{"split": 0.05, "healed": 0.12}
 	g.run()
 	holdFault(3 * time.Second)
 

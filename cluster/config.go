@@ -24,6 +24,11 @@ const (
 	DefaultCheckInterval     = 10 * time.Second
 	DefaultAnswerFanout      = 1.0
 	DefaultCacheMinReads     = 1
+	DefaultFetchTimeout      = 5 * time.Second
+	DefaultProbeTimeout      = time.Second
+	DefaultDigestTimeout     = 5 * time.Second
+	DefaultWriteBackTimeout  = 10 * time.Second
+	DefaultDumpIdleTimeout   = 15 * time.Second
 )
 
 // DefaultGroup is the multicast group nodes meet on: administratively
@@ -85,6 +90,25 @@ type Config struct {
 	// behaviour) keeps one on the first read; more keeps copies of hot keys
 	// only. 0 means DefaultCacheMinReads.
 	CacheMinReads int
+	// FetchTimeout bounds one fetch of a missing key from a node that
+	// holds it or from a master. 0 means DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// ProbeTimeout is how long a master that failed a request has to
+	// answer a probe before the node counts it as gone and replaces it.
+	// 0 means DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	// DigestTimeout bounds reading the other master's Digest, every
+	// CheckInterval. 0 means DefaultDigestTimeout.
+	DigestTimeout time.Duration
+	// WriteBackTimeout bounds writing one entry to the masters when a
+	// demoted node writes back what they lack. 0 means
+	// DefaultWriteBackTimeout.
+	WriteBackTimeout time.Duration
+	// DumpIdleTimeout is how long a dump being read (a sync, a demoted
+	// node's check) may bring no bytes before it is cut: a master that
+	// hangs half way. The dump as a whole has no deadline. 0 means
+	// DefaultDumpIdleTimeout.
+	DumpIdleTimeout time.Duration
 	// HTTPTransport carries the node's requests to other nodes. nil means
 	// a pooled transport with connect and response deadlines. Tests pass
 	// an in-memory one.
@@ -109,6 +133,11 @@ func DefaultConfig() Config {
 		CheckInterval:     DefaultCheckInterval,
 		AnswerFanout:      DefaultAnswerFanout,
 		CacheMinReads:     DefaultCacheMinReads,
+		FetchTimeout:      DefaultFetchTimeout,
+		ProbeTimeout:      DefaultProbeTimeout,
+		DigestTimeout:     DefaultDigestTimeout,
+		WriteBackTimeout:  DefaultWriteBackTimeout,
+		DumpIdleTimeout:   DefaultDumpIdleTimeout,
 	}
 }
 
@@ -151,6 +180,21 @@ func (c Config) withDefaults() Config {
 	if c.CheckInterval == 0 {
 		c.CheckInterval = d.CheckInterval
 	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = d.FetchTimeout
+	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = d.ProbeTimeout
+	}
+	if c.DigestTimeout == 0 {
+		c.DigestTimeout = d.DigestTimeout
+	}
+	if c.WriteBackTimeout == 0 {
+		c.WriteBackTimeout = d.WriteBackTimeout
+	}
+	if c.DumpIdleTimeout == 0 {
+		c.DumpIdleTimeout = d.DumpIdleTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -174,6 +218,8 @@ func (c Config) Validate() error {
 	case c.CacheTTL < 0 || c.CacheMaxBytes < 0 || c.TombstoneTTL < 0 || c.JanitorInterval < 0 || c.CheckInterval < 0 ||
 		c.AnswerFanout < 0 || c.CacheMinReads < 0:
 		return fmt.Errorf("%w: negative cache TTL, cache size, tombstone TTL, interval, answer fanout or cache min reads", ErrBadConfig)
+	case c.FetchTimeout < 0 || c.ProbeTimeout < 0 || c.DigestTimeout < 0 || c.WriteBackTimeout < 0 || c.DumpIdleTimeout < 0:
+		return fmt.Errorf("%w: negative fetch, probe, digest, write-back or dump idle timeout", ErrBadConfig)
 	case c.MaxValueSize < 0:
 		return fmt.Errorf("%w: negative max value size", ErrBadConfig)
 	case c.FailureTimeout < 3*c.HeartbeatInterval:

@@ -122,7 +122,7 @@ func (n *Node) demote(pair election.Pair) error {
 
 // pushToMasters writes e to every master of pair, as a writer forwards.
 func (n *Node) pushToMasters(pair election.Pair, key string, e store.Entry) error {
-	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.WriteBackTimeout)
 	defer cancel()
 	for i, err := range n.forwardAll(ctx, pair.Masters, key, e, pair.Epoch) {
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"time"
 
 	"github.com/diststore/diststore/store"
 )
@@ -59,7 +58,7 @@ func (n *Node) checkPartners() error {
 		if m == n.self {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DigestTimeout)
 		theirs, err := n.peers.digest(ctx, m, n.cfg.HTTPPort)
 		cancel()
 		if err != nil {

@@ -129,7 +129,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 				noKey()
 			}
 		case from := <-q.holders:
-			ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
 			e, err := n.peers.fetch(ctx, from, n.cfg.HTTPPort, key)
 			cancel()
 			if err != nil {
@@ -154,7 +154,7 @@ func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool)
 	}
 	n.mu.Unlock()
 	for _, m := range masters {
-		ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
 		e, err := n.peers.fetch(ctx, m, n.cfg.HTTPPort, key)
 		cancel()
 		switch {

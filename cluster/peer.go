@@ -21,9 +21,8 @@ const VersionHeader = "X-Diststore-Version"
 
 // peerClient is the pooled HTTP client a node uses to talk to others.
 type peerClient struct {
-	client       *http.Client
-	maxValue     int64
-	fetchTimeout time.Duration
+	client   *http.Client
+	maxValue int64
 }
 
 func newPeerClient(cfg Config) *peerClient {
@@ -39,9 +38,8 @@ func newPeerClient(cfg Config) *peerClient {
 		tr = cfg.HTTPTransport
 	}
 	return &peerClient{
-		client:       &http.Client{Transport: tr, Timeout: 10 * time.Second},
-		maxValue:     cfg.MaxValueSize,
-		fetchTimeout: 5 * time.Second,
+		client:   &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		maxValue: cfg.MaxValueSize,
 	}
 }
 

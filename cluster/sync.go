@@ -166,7 +166,7 @@ const (
 
 // openDump streams m's dump. The caller calls cancel when done; Close of
 // the node ends the stream too, and so does a stream that brings nothing
-// for dumpIdleTimeout (a master that hangs half way).
+// for Config.DumpIdleTimeout (a master that hangs half way).
 func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.CancelFunc, error) {
 	ctx, cancel := context.WithCancel(n.ctx)
 	body, err := n.peers.dump(ctx, m, n.cfg.HTTPPort, values)
@@ -174,11 +174,9 @@ func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.Cance
 		cancel()
 		return nil, nil, err
 	}
-	return &idleReader{r: body, idle: dumpIdleTimeout, timer: time.AfterFunc(dumpIdleTimeout, cancel)}, cancel, nil
+	idle := n.cfg.DumpIdleTimeout
+	return &idleReader{r: body, idle: idle, timer: time.AfterFunc(idle, cancel)}, cancel, nil
 }
-
-// dumpIdleTimeout is how long a dump may bring no bytes before it is cut.
-const dumpIdleTimeout = 15 * time.Second
 
 // idleReader cuts a stream (its timer cancels the request) when a read
 // waits longer than idle.

@@ -200,14 +200,14 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 }
 
 // unreachable checks, after a failed request, whether master m is really
-// gone: it must not answer GET /healthz within a second. A node that was
-// itself paused sees its requests time out while the others are fine; it
-// must not replace a live master on that evidence.
+// gone: it must not answer a probe within Config.ProbeTimeout. A node
+// that was itself paused sees its requests time out while the others are
+// fine; it must not replace a live master on that evidence.
 //
 // The probe has its own deadline, not the request's: a request whose
 // client gave up (its context cancelled) says nothing about the master.
 func (n *Node) unreachable(m netip.Addr) bool {
-	ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ProbeTimeout)
 	defer cancel()
 	return n.peers.probe(ctx, m, n.cfg.HTTPPort) != nil
 }

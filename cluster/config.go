@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"time"
 )
@@ -109,16 +108,16 @@ type Config struct {
 	// hangs half way. The dump as a whole has no deadline. 0 means
 	// DefaultDumpIdleTimeout.
 	DumpIdleTimeout time.Duration
-	// HTTPTransport carries the node's requests to other nodes. nil means
-	// a pooled transport with connect and response deadlines. Tests pass
-	// an in-memory one.
-	HTTPTransport http.RoundTripper
+	// Peers carries the node's requests to other nodes: httpapi's
+	// PeerClient in the daemon, an in-memory table in tests. Required.
+	// The node owns it and closes it on Close.
+	Peers Peers
 	// Logger receives the node's events. nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // DefaultConfig returns a Config with every default filled in; the caller
-// sets Addr.
+// sets Addr and Peers.
 func DefaultConfig() Config {
 	return Config{
 		HTTPPort:          DefaultHTTPPort,
@@ -225,6 +224,8 @@ func (c Config) Validate() error {
 	case c.FailureTimeout < 3*c.HeartbeatInterval:
 		return fmt.Errorf("%w: failure timeout %s is less than three heartbeat intervals (%s)",
 			ErrBadConfig, c.FailureTimeout, 3*c.HeartbeatInterval)
+	case c.Peers == nil:
+		return fmt.Errorf("%w: no Peers to reach the other nodes", ErrBadConfig)
 	}
 	return nil
 }

@@ -9,13 +9,14 @@ import (
 )
 
 func TestConfig_Validate(t *testing.T) {
-	valid := Config{Addr: netip.MustParseAddr("127.0.2.1")}
+	valid := Config{Addr: netip.MustParseAddr("127.0.2.1"), Peers: noPeers{}}
 	for _, tc := range []struct {
 		name string
 		edit func(*Config)
 		ok   bool
 	}{
 		{"Zero", func(*Config) {}, true},
+		{"NoPeers", func(c *Config) { c.Peers = nil }, false},
 		{"NoAddr", func(c *Config) { c.Addr = netip.Addr{} }, false},
 		{"NegativeFetchTimeout", func(c *Config) { c.FetchTimeout = -time.Second }, false},
 		{"NegativeProbeTimeout", func(c *Config) { c.ProbeTimeout = -time.Second }, false},

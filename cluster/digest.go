@@ -59,7 +59,7 @@ func (n *Node) checkPartners() error {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DigestTimeout)
-		theirs, err := n.peers.digest(ctx, m, n.cfg.HTTPPort)
+		theirs, err := n.peers.Digest(ctx, n.peer(m))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("digest of %s: %w", m, err)

@@ -130,7 +130,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 			}
 		case from := <-q.holders:
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
-			e, err := n.peers.fetch(ctx, from, n.cfg.HTTPPort, key)
+			e, err := n.peers.Fetch(ctx, n.peer(from), key)
 			cancel()
 			if err != nil {
 				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
@@ -155,7 +155,7 @@ func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool)
 	n.mu.Unlock()
 	for _, m := range masters {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
-		e, err := n.peers.fetch(ctx, m, n.cfg.HTTPPort, key)
+		e, err := n.peers.Fetch(ctx, n.peer(m), key)
 		cancel()
 		switch {
 		case err == nil:

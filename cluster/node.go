@@ -61,7 +61,7 @@ type Node struct {
 	hot     *hotKeys
 	clock   *store.Clock
 	log     *slog.Logger
-	peers   *peerClient
+	peers   Peers
 	flight  singleflight.Group
 	// ctx is cancelled by Close: it ends the node's outgoing requests.
 	ctx    context.Context
@@ -185,7 +185,7 @@ func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 		stop:     make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.peers = newPeerClient(cfg)
+	n.peers = cfg.Peers
 	n.cache = newCache(cfg.CacheMaxBytes, cfg.CacheTTL, n.now)
 	n.hot = newHotKeys(cfg.CacheMinReads, cfg.CacheTTL, n.now)
 	// Move the clock past everything the store already holds, so a new
@@ -300,7 +300,7 @@ func (n *Node) Close() error {
 	close(n.stop)
 	n.cancel()
 	n.wg.Wait()
-	n.peers.close()
+	_ = n.peers.Close()
 	n.log.Info("node stopped")
 	return nil
 }

@@ -169,7 +169,7 @@ const (
 // for Config.DumpIdleTimeout (a master that hangs half way).
 func (n *Node) openDump(m netip.Addr, values bool) (io.ReadCloser, context.CancelFunc, error) {
 	ctx, cancel := context.WithCancel(n.ctx)
-	body, err := n.peers.dump(ctx, m, n.cfg.HTTPPort, values)
+	body, err := n.peers.Dump(ctx, n.peer(m), values)
 	if err != nil {
 		cancel()
 		return nil, nil, err

@@ -143,7 +143,7 @@ func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condi
 			}
 			return held, m, err
 		}
-		v, err := n.peers.decide(ctx, m, n.cfg.HTTPPort, key, e, cond)
+		v, err := n.peers.Decide(ctx, n.peer(m), key, e, cond)
 		switch {
 		case err == nil:
 			e.Version = v
@@ -209,7 +209,7 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 func (n *Node) unreachable(m netip.Addr) bool {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ProbeTimeout)
 	defer cancel()
-	return n.peers.probe(ctx, m, n.cfg.HTTPPort) != nil
+	return n.peers.Probe(ctx, n.peer(m)) != nil
 }
 
 // invalidate tells the other nodes that key now has e's version, so they
@@ -254,7 +254,7 @@ func (n *Node) forwardAll(ctx context.Context, to []netip.Addr, key string, e st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.peers.forward(ctx, m, n.cfg.HTTPPort, key, e, epoch)
+			errs[i] = n.peers.Forward(ctx, n.peer(m), key, e, epoch)
 		}()
 	}
 	wg.Wait()

@@ -74,10 +74,10 @@ func New(node Node, opts Options) *Server {
 	s.mux.HandleFunc("GET /lookup", s.handleLookup)
 	s.mux.HandleFunc("POST /delete", s.handleDeleteForm)
 	s.mux.HandleFunc("GET /list", s.handleList)
-	s.mux.HandleFunc("GET /dump", s.handleDump)
+	s.mux.HandleFunc("GET "+pathDump, s.handleDump)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
-	s.mux.HandleFunc("GET /digest", s.handleDigest)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok\n") })
+	s.mux.HandleFunc("GET "+pathDigest, s.handleDigest)
+	s.mux.HandleFunc("GET "+pathHealth, func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.met = newMetrics(node)
 	s.mux.Handle("GET /metrics", s.met.handler())
@@ -95,10 +95,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(p, "/get/"):
 		s.keyRoute(w, r, "/get/", s.handleGet, http.MethodGet, http.MethodHead)
-	case strings.HasPrefix(p, "/getlocal/"):
-		s.keyRoute(w, r, "/getlocal/", s.handleGetLocal, http.MethodGet, http.MethodHead)
-	case strings.HasPrefix(p, "/local/"):
-		s.keyRoute(w, r, "/local/", s.handleLocal, http.MethodPost, http.MethodPut, http.MethodDelete)
+	case strings.HasPrefix(p, pathGetLocal):
+		s.keyRoute(w, r, pathGetLocal, s.handleGetLocal, http.MethodGet, http.MethodHead)
+	case strings.HasPrefix(p, pathLocal):
+		s.keyRoute(w, r, pathLocal, s.handleLocal, http.MethodPost, http.MethodPut, http.MethodDelete)
 	case strings.HasPrefix(p, "/delete/") && r.Method == http.MethodPost:
 		s.keyRoute(w, r, "/delete/", s.handleDelete, http.MethodPost)
 	case p != "/" && p != "/delete" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
@@ -169,10 +169,10 @@ func writeValue(w http.ResponseWriter, r *http.Request, e store.Entry, src clust
 	v := e.Version.String()
 	etag := `"` + v + `"`
 	h["Etag"] = []string{etag}
-	h["X-Diststore-Version"] = []string{v}
+	h[VersionHeader] = []string{v}
 	h["X-Diststore-Source"] = []string{string(src)}
 	if e.Expires != 0 {
-		h["X-Diststore-Expires"] = []string{strconv.FormatInt(e.Expires, 10)}
+		h[ExpiresHeader] = []string{strconv.FormatInt(e.Expires, 10)}
 	}
 	h["Content-Type"] = octetStream
 	h["Content-Length"] = []string{strconv.Itoa(len(e.Value))}
@@ -301,7 +301,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, key string, wr cl
 	}
 	h := w.Header()
 	h.Set("ETag", `"`+res.Entry.Version.String()+`"`)
-	h.Set(cluster.VersionHeader, res.Entry.Version.String())
+	h.Set(VersionHeader, res.Entry.Version.String())
 	h.Set("X-Diststore-Masters", strings.Join(masters, ","))
 	// How many masters hold it: 1 only while the cluster has one master.
 	h.Set("X-Diststore-Copies", strconv.Itoa(len(masters)))
@@ -335,10 +335,10 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 		}
 		e.Value = value
 	}
-	if h := r.Header.Get(cluster.ExpiresHeader); h != "" && !e.Deleted {
+	if h := r.Header.Get(ExpiresHeader); h != "" && !e.Deleted {
 		ms, err := strconv.ParseInt(h, 10, 64)
 		if err != nil || ms <= 0 {
-			writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.ExpiresHeader, h))
+			writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, ExpiresHeader, h))
 			return
 		}
 		e.Expires = ms
@@ -347,15 +347,15 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 		held store.Entry
 		err  error
 	)
-	if h := r.Header.Get(cluster.VersionHeader); h != "" {
+	if h := r.Header.Get(VersionHeader); h != "" {
 		if e.Version, err = store.ParseVersion(h); err != nil {
 			writeError(w, err)
 			return
 		}
 		var epoch uint64
-		if eh := r.Header.Get(cluster.EpochHeader); eh != "" {
+		if eh := r.Header.Get(EpochHeader); eh != "" {
 			if epoch, err = strconv.ParseUint(eh, 10, 64); err != nil {
-				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.EpochHeader, eh))
+				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, EpochHeader, eh))
 				return
 			}
 		}
@@ -366,9 +366,9 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 			writeError(w, cerr)
 			return
 		}
-		if eh := r.Header.Get(cluster.EpochHeader); eh != "" {
+		if eh := r.Header.Get(EpochHeader); eh != "" {
 			if cond.Epoch, err = strconv.ParseUint(eh, 10, 64); err != nil {
-				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.EpochHeader, eh))
+				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, EpochHeader, eh))
 				return
 			}
 		}
@@ -379,7 +379,7 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 		return
 	}
 	w.Header().Set("ETag", `"`+held.Version.String()+`"`)
-	w.Header().Set(cluster.VersionHeader, held.Version.String())
+	w.Header().Set(VersionHeader, held.Version.String())
 	if e.Deleted {
 		plain(w, http.StatusOK, "deleted locally\n")
 		return

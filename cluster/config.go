@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"time"
 
@@ -27,6 +26,11 @@ const (
 	DefaultAnswerFanout      = 1.0
 	DefaultCacheMinReads     = 1
 	DefaultMaxClockSkew      = store.DefaultMaxSkew
+	DefaultFetchTimeout      = 5 * time.Second
+	DefaultProbeTimeout      = time.Second
+	DefaultDigestTimeout     = 5 * time.Second
+	DefaultWriteBackTimeout  = 10 * time.Second
+	DefaultDumpIdleTimeout   = 15 * time.Second
 )
 
 // DefaultGroup is the multicast group nodes meet on: administratively
@@ -94,16 +98,35 @@ type Config struct {
 	// invalidation, a fetched value, a dump; entries already stored with
 	// one are re-versioned at start. 0 means DefaultMaxClockSkew (1 min).
 	MaxClockSkew time.Duration
-	// HTTPTransport carries the node's requests to other nodes. nil means
-	// a pooled transport with connect and response deadlines. Tests pass
-	// an in-memory one.
-	HTTPTransport http.RoundTripper
+	// FetchTimeout bounds one fetch of a missing key from a node that
+	// holds it or from a master. 0 means DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// ProbeTimeout is how long a master that failed a request has to
+	// answer a probe before the node counts it as gone and replaces it.
+	// 0 means DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	// DigestTimeout bounds reading the other master's Digest, every
+	// CheckInterval. 0 means DefaultDigestTimeout.
+	DigestTimeout time.Duration
+	// WriteBackTimeout bounds writing one entry to the masters when a
+	// demoted node writes back what they lack. 0 means
+	// DefaultWriteBackTimeout.
+	WriteBackTimeout time.Duration
+	// DumpIdleTimeout is how long a dump being read (a sync, a demoted
+	// node's check) may bring no bytes before it is cut: a master that
+	// hangs half way. The dump as a whole has no deadline. 0 means
+	// DefaultDumpIdleTimeout.
+	DumpIdleTimeout time.Duration
+	// Peers carries the node's requests to other nodes: httpapi's
+	// PeerClient in the daemon, an in-memory table in tests. Required.
+	// The node owns it and closes it on Close.
+	Peers Peers
 	// Logger receives the node's events. nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // DefaultConfig returns a Config with every default filled in; the caller
-// sets Addr.
+// sets Addr and Peers.
 func DefaultConfig() Config {
 	return Config{
 		HTTPPort:          DefaultHTTPPort,
@@ -119,6 +142,11 @@ func DefaultConfig() Config {
 		AnswerFanout:      DefaultAnswerFanout,
 		CacheMinReads:     DefaultCacheMinReads,
 		MaxClockSkew:      DefaultMaxClockSkew,
+		FetchTimeout:      DefaultFetchTimeout,
+		ProbeTimeout:      DefaultProbeTimeout,
+		DigestTimeout:     DefaultDigestTimeout,
+		WriteBackTimeout:  DefaultWriteBackTimeout,
+		DumpIdleTimeout:   DefaultDumpIdleTimeout,
 	}
 }
 
@@ -164,6 +192,21 @@ func (c Config) withDefaults() Config {
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = d.MaxClockSkew
 	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = d.FetchTimeout
+	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = d.ProbeTimeout
+	}
+	if c.DigestTimeout == 0 {
+		c.DigestTimeout = d.DigestTimeout
+	}
+	if c.WriteBackTimeout == 0 {
+		c.WriteBackTimeout = d.WriteBackTimeout
+	}
+	if c.DumpIdleTimeout == 0 {
+		c.DumpIdleTimeout = d.DumpIdleTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -187,11 +230,15 @@ func (c Config) Validate() error {
 	case c.CacheTTL < 0 || c.CacheMaxBytes < 0 || c.TombstoneTTL < 0 || c.JanitorInterval < 0 || c.CheckInterval < 0 ||
 		c.AnswerFanout < 0 || c.CacheMinReads < 0:
 		return fmt.Errorf("%w: negative cache TTL, cache size, tombstone TTL, interval, answer fanout or cache min reads", ErrBadConfig)
+	case c.FetchTimeout < 0 || c.ProbeTimeout < 0 || c.DigestTimeout < 0 || c.WriteBackTimeout < 0 || c.DumpIdleTimeout < 0:
+		return fmt.Errorf("%w: negative fetch, probe, digest, write-back or dump idle timeout", ErrBadConfig)
 	case c.MaxValueSize < 0:
 		return fmt.Errorf("%w: negative max value size", ErrBadConfig)
 	case c.FailureTimeout < 3*c.HeartbeatInterval:
 		return fmt.Errorf("%w: failure timeout %s is less than three heartbeat intervals (%s)",
 			ErrBadConfig, c.FailureTimeout, 3*c.HeartbeatInterval)
+	case c.Peers == nil:
+		return fmt.Errorf("%w: no Peers to reach the other nodes", ErrBadConfig)
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func TestNode_ElectedWhileChecking_ServesItsData(t *testing.T) {
 	require.NoError(t, err)
 	tr := mcast.NewMemNetwork().Join(self)
 	t.Cleanup(func() { _ = tr.Close() })
-	n, err := New(Config{Addr: self}, tr, st)
+	n, err := New(Config{Addr: self, Peers: noPeers{}}, tr, st)
 	require.NoError(t, err)
 
 	// The node is not started: the test is its membership loop.
@@ -41,3 +41,7 @@ func TestNode_ElectedWhileChecking_ServesItsData(t *testing.T) {
 	assert.True(t, ok, "a master serves what it holds")
 	assert.Equal(t, "v", string(e.Value))
 }
+
+// noPeers is the Peers of a node that must make no request: any call
+// panics (its embedded interface is nil).
+type noPeers struct{ Peers }

@@ -53,4 +53,12 @@
 // than after Config.MulticastTimeout. The value is fetched over HTTP from
 // the first holder that answers, kept here and served. Concurrent misses
 // of one key share one query.
+//
+// # Peers
+//
+// The node makes its requests to other nodes through the Peers interface
+// given in Config.Peers: package httpapi implements it over HTTP (the
+// paths and headers named above are that implementation's), the tests
+// with an in-memory table of nodes. The dump stream's format is this
+// package's (dump.go): the node writes it and reads it.
 package cluster

@@ -1,12 +1,13 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"sync"
 	"testing"
@@ -15,46 +16,144 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/diststore/diststore/cluster"
-	"github.com/diststore/diststore/httpapi"
 	"github.com/diststore/diststore/mcast"
 	"github.com/diststore/diststore/store"
 )
 
-// memHTTP is an in-memory HTTP network: requests to host:port reach the
-// handler registered for host, with no sockets.
-type memHTTP struct {
-	mu sync.RWMutex // guards h
-	h  map[string]http.Handler
+// memPeers is an in-memory cluster.Peers: a table of the running nodes by
+// address, whose methods it calls directly, with no sockets and no HTTP.
+// It maps errors as the HTTP implementation does: a node that is not in
+// the table cannot be reached; a write it refuses is ErrNotMaster,
+// ErrPrecondition or else ErrMasterRefused. Every node of a test cluster
+// shares one table.
+type memPeers struct {
+	mu    sync.RWMutex // guards nodes
+	nodes map[netip.Addr]*cluster.Node
 }
 
-func (m *memHTTP) set(host string, h http.Handler) {
+var _ cluster.Peers = (*memPeers)(nil)
+
+func newMemPeers() *memPeers { return &memPeers{nodes: map[netip.Addr]*cluster.Node{}} }
+
+// set puts n in the table at a, or takes a out of it when n is nil.
+func (m *memPeers) set(a netip.Addr, n *cluster.Node) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if h == nil {
-		delete(m.h, host)
+	if n == nil {
+		delete(m.nodes, a)
 		return
 	}
-	m.h[host] = h
+	m.nodes[a] = n
 }
 
-func (m *memHTTP) RoundTrip(req *http.Request) (*http.Response, error) {
-	m.mu.RLock()
-	h := m.h[req.URL.Hostname()]
-	m.mu.RUnlock()
-	if h == nil {
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("connection refused")}
+// node returns the node at to, or the error a request to it would fail
+// with: ctx's, or a refused connection.
+func (m *memPeers) node(ctx context.Context, to netip.AddrPort) (*cluster.Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec.Result(), nil
+	m.mu.RLock()
+	n := m.nodes[to.Addr()]
+	m.mu.RUnlock()
+	if n == nil {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	}
+	return n, nil
 }
+
+// refused maps the error a node's write returned as a PeerClient does the
+// status the server answers it with.
+func refused(to netip.AddrPort, err error) error {
+	if err == nil || errors.Is(err, cluster.ErrNotMaster) || errors.Is(err, cluster.ErrPrecondition) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %v", cluster.ErrMasterRefused, to.Addr(), err)
+}
+
+// sent is e as a request carries it: its own copy of the value, none for
+// a tombstone.
+func sent(e store.Entry) store.Entry {
+	if e.Deleted {
+		e.Value, e.Expires = nil, 0
+	} else {
+		e.Value = bytes.Clone(e.Value)
+	}
+	return e
+}
+
+func (m *memPeers) Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) error {
+	n, err := m.node(ctx, to)
+	if err != nil {
+		return fmt.Errorf("write to %s: %w", to.Addr(), err)
+	}
+	_, err = n.Replicate(key, sent(e), epoch)
+	return refused(to, err)
+}
+
+func (m *memPeers) Decide(ctx context.Context, to netip.AddrPort, key string, e store.Entry, cond cluster.Condition) (store.Version, error) {
+	n, err := m.node(ctx, to)
+	if err != nil {
+		return store.Version{}, fmt.Errorf("write to %s: %w", to.Addr(), err)
+	}
+	e = sent(e)
+	e.Version = store.Version{} // the decider versions it
+	held, err := n.Decide(key, e, cond)
+	if err != nil {
+		return store.Version{}, refused(to, err)
+	}
+	return held.Version, nil
+}
+
+func (m *memPeers) Fetch(ctx context.Context, to netip.AddrPort, key string) (store.Entry, error) {
+	n, err := m.node(ctx, to)
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", to.Addr(), err)
+	}
+	e, ok := n.GetLocal(key)
+	if !ok {
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", to.Addr(), cluster.ErrNotFound)
+	}
+	return store.Entry{Value: bytes.Clone(e.Value), Version: e.Version, Expires: e.Expires}, nil
+}
+
+// Dump streams the node's WriteDump through a pipe, as a response body
+// does: ctx ending or Close cuts it, and the writer stops.
+func (m *memPeers) Dump(ctx context.Context, to netip.AddrPort, values bool) (io.ReadCloser, error) {
+	n, err := m.node(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
+	go func() {
+		defer stop()
+		pw.CloseWithError(n.WriteDump(pw, values)) // nil: the reader sees io.EOF
+	}()
+	return pr, nil
+}
+
+func (m *memPeers) Probe(ctx context.Context, to netip.AddrPort) error {
+	_, err := m.node(ctx, to)
+	return err
+}
+
+func (m *memPeers) Digest(ctx context.Context, to netip.AddrPort) (cluster.Digest, error) {
+	n, err := m.node(ctx, to)
+	if err != nil {
+		return cluster.Digest{}, err
+	}
+	return n.Digest(), nil
+}
+
+// Close does nothing: the table outlives every node that shares it.
+func (m *memPeers) Close() error { return nil }
 
 // testCluster runs nodes in one process over a fake multicast network and
-// the in-memory HTTP network.
+// the in-memory table of peers.
 type testCluster struct {
 	t     testing.TB
 	net   *mcast.MemNetwork
-	http  *memHTTP
+	peers *memPeers
 	cfg   cluster.Config
 	mu    sync.Mutex
 	nodes map[netip.Addr]*testNode
@@ -73,7 +172,7 @@ func newTestCluster(t testing.TB) *testCluster {
 	c := &testCluster{
 		t:     t,
 		net:   mcast.NewMemNetwork(),
-		http:  &memHTTP{h: map[string]http.Handler{}},
+		peers: newMemPeers(),
 		nodes: map[netip.Addr]*testNode{},
 		cfg: cluster.Config{
 			HeartbeatInterval: 25 * time.Millisecond,
@@ -104,11 +203,11 @@ func (c *testCluster) startWith(i int, st store.Store) *testNode {
 	a := addr(i)
 	cfg := c.cfg
 	cfg.Addr = a
-	cfg.HTTPTransport = c.http
+	cfg.Peers = c.peers
 	tr := c.net.Join(a)
 	n, err := cluster.New(cfg, tr, st)
 	require.NoError(c.t, err)
-	c.http.set(a.String(), httpapi.New(n, httpapi.Options{Logger: cfg.Logger}))
+	c.peers.set(a, n)
 	require.NoError(c.t, n.Start())
 	tn := &testNode{Node: n, tr: tr, st: st}
 	c.mu.Lock()
@@ -142,7 +241,7 @@ func (c *testCluster) crash(i int) store.Store {
 }
 
 func (c *testCluster) stopLocked(a netip.Addr, n *testNode) {
-	c.http.set(a.String(), nil)
+	c.peers.set(a, nil)
 	require.NoError(c.t, n.Close())
 	require.NoError(c.t, n.Close(), "Close twice")
 	require.NoError(c.t, n.tr.Close())

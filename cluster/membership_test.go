@@ -26,7 +26,7 @@ func newStepper(t *testing.T, self string) *stepper {
 	t.Helper()
 	tr := mcast.NewMemNetwork().Join(netip.MustParseAddr(self))
 	t.Cleanup(func() { _ = tr.Close() })
-	n, err := New(Config{Addr: netip.MustParseAddr(self)}, tr, store.NewMemory())
+	n, err := New(Config{Addr: netip.MustParseAddr(self), Peers: noPeers{}}, tr, store.NewMemory())
 	require.NoError(t, err)
 	s := &stepper{t: t, n: n, now: time.Unix(1_700_000_000, 0)}
 	n.now = func() time.Time { return s.now }
@@ -232,7 +232,8 @@ func TestMembership_ChannelsAndSources(t *testing.T) {
 
 func TestMembership_WhoHasAnswersOnlyToKnownAddresses(t *testing.T) {
 	s, _ := cluster3(t)
-	s.n.cache.put("k", store.Entry{Value: []byte("v"), Version: s.n.clock.Next()})
+	// A copy no master holds: always offered (no fan-out draw).
+	s.n.cache.add("k", store.Entry{Value: []byte("v"), Version: s.n.clock.Next()}, true)
 	ask := func(from netip.AddrPort, replyTo netip.AddrPort) {
 		b, err := mcast.Message{Kind: mcast.WhoHas, Key: "k", Addr: replyTo.Addr(), Port: replyTo.Port()}.Encode()
 		require.NoError(t, err)

@@ -151,8 +151,8 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 				noKey()
 			}
 		case from := <-q.holders:
-			ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
-			e, err := n.peers.fetch(ctx, from, n.cfg.HTTPPort, key)
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
+			e, err := n.peers.Fetch(ctx, n.peer(from), key)
 			cancel()
 			if err == nil {
 				err = n.clock.Observe(e.Version) // a value from the future would win over every later write
@@ -171,8 +171,8 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 // authoritative that a synced master answered it does not hold the key.
 func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool) {
 	for _, m := range n.view.Load().syncedMasters(n.self) {
-		ctx, cancel := context.WithTimeout(n.ctx, n.peers.fetchTimeout)
-		e, err := n.peers.fetch(ctx, m, n.cfg.HTTPPort, key)
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
+		e, err := n.peers.Fetch(ctx, n.peer(m), key)
 		cancel()
 		if err == nil {
 			err = n.clock.Observe(e.Version)

@@ -63,7 +63,7 @@ type Node struct {
 	hot     *hotKeys
 	clock   *store.Clock
 	log     *slog.Logger
-	peers   *peerClient
+	peers   Peers
 	flight  singleflight.Group
 	// ctx is cancelled by Close: it ends the node's outgoing requests.
 	ctx    context.Context
@@ -165,7 +165,7 @@ func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 	n.queries.open = make(map[string]*query)
 	n.view.Store(&view{members: map[netip.Addr]memberView{}, changed: make(chan struct{})})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.peers = newPeerClient(cfg)
+	n.peers = cfg.Peers
 	n.cache = newCache(cfg.CacheMaxBytes, cfg.CacheTTL, n.now)
 	n.hot = newHotKeys(cfg.CacheMinReads, cfg.CacheTTL, n.now)
 	// Move the clock past everything the store already holds, so a new
@@ -325,7 +325,7 @@ func (n *Node) Close() error {
 	n.cancel()
 	n.wg.Wait()
 	n.flights.Wait()
-	n.peers.close()
+	_ = n.peers.Close()
 	n.log.Info("node stopped")
 	return nil
 }

@@ -62,7 +62,7 @@ func TestNew_RepairsVersionsFromTheFuture(t *testing.T) {
 	require.NoError(t, err)
 	tr := mcast.NewMemNetwork().Join(netip.MustParseAddr("127.0.2.1"))
 	t.Cleanup(func() { _ = tr.Close() })
-	n, err := New(Config{Addr: netip.MustParseAddr("127.0.2.1")}, tr, st)
+	n, err := New(Config{Addr: netip.MustParseAddr("127.0.2.1"), Peers: noPeers{}}, tr, st)
 	require.NoError(t, err)
 
 	e, ok := st.Get("k")

@@ -143,7 +143,7 @@ func (n *Node) decide(ctx context.Context, key string, e store.Entry, cond Condi
 			}
 			return held, m, err
 		}
-		v, err := n.peers.decide(ctx, m, n.cfg.HTTPPort, key, e, cond)
+		v, err := n.peers.Decide(ctx, n.peer(m), key, e, cond)
 		switch {
 		case err == nil:
 			if err := n.clock.Observe(v); err != nil {
@@ -203,16 +203,16 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 }
 
 // unreachable checks, after a failed request, whether master m is really
-// gone: it must not answer GET /healthz within a second. A node that was
-// itself paused sees its requests time out while the others are fine; it
-// must not replace a live master on that evidence.
+// gone: it must not answer a probe within Config.ProbeTimeout. A node
+// that was itself paused sees its requests time out while the others are
+// fine; it must not replace a live master on that evidence.
 //
 // The probe has its own deadline, not the request's: a request whose
 // client gave up (its context cancelled) says nothing about the master.
 func (n *Node) unreachable(m netip.Addr) bool {
-	ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ProbeTimeout)
 	defer cancel()
-	return n.peers.probe(ctx, m, n.cfg.HTTPPort) != nil
+	return n.peers.Probe(ctx, n.peer(m)) != nil
 }
 
 // invalidate tells the other nodes that key now has e's version, so they
@@ -260,7 +260,7 @@ func (n *Node) forwardAll(ctx context.Context, to []netip.Addr, key string, e st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.peers.forward(ctx, m, n.cfg.HTTPPort, key, e, epoch)
+			errs[i] = n.peers.Forward(ctx, n.peer(m), key, e, epoch)
 		}()
 	}
 	wg.Wait()

@@ -5,6 +5,10 @@
 // It talks to the node through the small Node interface, so its tests run
 // over a fake.
 //
+// It also holds the other side of the node-to-node protocol: PeerClient,
+// the HTTP implementation of cluster.Peers, with the paths and headers
+// that the Server answers, so both sides share one definition.
+//
 // Routing is on exact path segments of the escaped path: /get/<key> is the
 // key "<key>" whatever it contains, and a key may hold an escaped slash
 // (%2F). One function, routeOf in routes.go, maps a request to its route,

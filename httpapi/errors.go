@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/diststore/diststore/cluster"
@@ -42,6 +43,19 @@ func statusOf(err error) int {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
+}
+
+// writeErrorOf maps the error status a node answered a node-to-node write
+// with (see statusOf) back to the error it stands for; why says who
+// answered what.
+func writeErrorOf(code int, why string) error {
+	switch code {
+	case http.StatusPreconditionFailed:
+		return fmt.Errorf("%w (%s)", cluster.ErrPrecondition, why)
+	case http.StatusConflict:
+		return fmt.Errorf("%w (%s)", cluster.ErrNotMaster, why)
+	}
+	return fmt.Errorf("%w: %s", cluster.ErrMasterRefused, why)
 }
 
 // writeError answers with err's status and a short plain-text reason. An

@@ -239,7 +239,12 @@ func (f *fakeNode) Keys() []string {
 	return keys
 }
 
-func (f *fakeNode) WriteDump(w io.Writer, _ bool) error {
+// WriteDump writes "dump\n", or "dump without values\n".
+func (f *fakeNode) WriteDump(w io.Writer, values bool) error {
+	if !values {
+		_, err := io.WriteString(w, "dump without values\n")
+		return err
+	}
 	_, err := io.WriteString(w, "dump\n")
 	return err
 }

@@ -189,10 +189,10 @@ func writeValue(w http.ResponseWriter, r *http.Request, e store.Entry, src clust
 	v := e.Version.String()
 	etag := `"` + v + `"`
 	h["Etag"] = []string{etag}
-	h["X-Diststore-Version"] = []string{v}
+	h[VersionHeader] = []string{v}
 	h["X-Diststore-Source"] = []string{string(src)}
 	if e.Expires != 0 {
-		h["X-Diststore-Expires"] = []string{strconv.FormatInt(e.Expires, 10)}
+		h[ExpiresHeader] = []string{strconv.FormatInt(e.Expires, 10)}
 	}
 	h["Content-Type"] = octetStream
 	// A value is whatever a client stored: a browser must not run it.
@@ -328,7 +328,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, key string, wr cl
 	}
 	h := w.Header()
 	h.Set("ETag", `"`+res.Entry.Version.String()+`"`)
-	h.Set(cluster.VersionHeader, res.Entry.Version.String())
+	h.Set(VersionHeader, res.Entry.Version.String())
 	h.Set("X-Diststore-Masters", strings.Join(masters, ","))
 	// How many masters hold it: 1 only while the cluster has one master.
 	h.Set("X-Diststore-Copies", strconv.Itoa(len(masters)))
@@ -362,10 +362,10 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 		}
 		e.Value = value
 	}
-	if h := r.Header.Get(cluster.ExpiresHeader); h != "" && !e.Deleted {
+	if h := r.Header.Get(ExpiresHeader); h != "" && !e.Deleted {
 		ms, err := strconv.ParseInt(h, 10, 64)
 		if err != nil || ms <= 0 {
-			writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.ExpiresHeader, h))
+			writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, ExpiresHeader, h))
 			return
 		}
 		e.Expires = ms
@@ -374,15 +374,15 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 		held store.Entry
 		err  error
 	)
-	if h := r.Header.Get(cluster.VersionHeader); h != "" {
+	if h := r.Header.Get(VersionHeader); h != "" {
 		if e.Version, err = store.ParseVersion(h); err != nil {
 			writeError(w, err)
 			return
 		}
 		var epoch uint64
-		if eh := r.Header.Get(cluster.EpochHeader); eh != "" {
+		if eh := r.Header.Get(EpochHeader); eh != "" {
 			if epoch, err = strconv.ParseUint(eh, 10, 64); err != nil {
-				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.EpochHeader, eh))
+				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, EpochHeader, eh))
 				return
 			}
 		}
@@ -393,9 +393,9 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 			writeError(w, cerr)
 			return
 		}
-		if eh := r.Header.Get(cluster.EpochHeader); eh != "" {
+		if eh := r.Header.Get(EpochHeader); eh != "" {
 			if cond.Epoch, err = strconv.ParseUint(eh, 10, 64); err != nil {
-				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, cluster.EpochHeader, eh))
+				writeError(w, fmt.Errorf("%w: bad %s %q", errBadRequest, EpochHeader, eh))
 				return
 			}
 		}
@@ -410,7 +410,7 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 		return
 	}
 	w.Header().Set("ETag", `"`+held.Version.String()+`"`)
-	w.Header().Set(cluster.VersionHeader, held.Version.String())
+	w.Header().Set(VersionHeader, held.Version.String())
 	if e.Deleted {
 		plain(w, http.StatusOK, "deleted locally\n")
 		return

@@ -86,6 +86,10 @@ func run(c *cli.Context) error {
 	}
 	defer st.Close()
 
+	peers, err := httpapi.NewPeerClient(httpapi.PeerOptions{MaxValueSize: s.MaxValueSize})
+	if err != nil {
+		return err
+	}
 	node, err := cluster.New(cluster.Config{
 		Addr:             s.Bind,
 		HTTPPort:         s.HTTPPort,
@@ -97,6 +101,7 @@ func run(c *cli.Context) error {
 		CacheMinReads:    s.CacheMinReads,
 		MaxClockSkew:     s.MaxClockSkew,
 		AnswerFanout:     s.AnswerFanout,
+		Peers:            peers,
 		Logger:           log,
 	}, tr, st)
 	if err != nil {

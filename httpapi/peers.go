@@ -1,0 +1,313 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/diststore/diststore/cluster"
+	"github.com/diststore/diststore/store"
+)
+
+// The node-to-node protocol. The Server answers these paths; a PeerClient
+// asks them. A key follows a key path escaped (url.PathEscape).
+const (
+	// pathLocal: POST stores, DELETE deletes, on the node itself. With
+	// VersionHeader it is a write forwarded to a master; without, a new
+	// local write that the node decides (If-Match, If-None-Match).
+	pathLocal = "/local/"
+	// pathGetLocal: GET reads what the node itself holds.
+	pathGetLocal = "/getlocal/"
+	// pathDump: GET streams every entry the node holds (?values=0:
+	// without values), in package cluster's dump format.
+	pathDump = "/dump"
+	// pathDigest: GET answers the node's cluster.Digest as JSON.
+	pathDigest = "/digest"
+	// pathHealth: GET answers 200 while the node serves at all.
+	pathHealth = "/healthz"
+)
+
+// Headers of the node-to-node protocol, all in canonical form.
+const (
+	// VersionHeader carries a value's version between nodes and to
+	// clients.
+	VersionHeader = "X-Diststore-Version"
+	// ExpiresHeader carries a value's expiry, Unix milliseconds.
+	ExpiresHeader = "X-Diststore-Expires"
+	// EpochHeader carries the writer's master epoch, so a node that is no
+	// longer master can refuse a write meant for a master.
+	EpochHeader = "X-Diststore-Epoch"
+)
+
+// Defaults of PeerOptions.
+const (
+	DefaultPeerDialTimeout     = time.Second
+	DefaultPeerResponseTimeout = 5 * time.Second
+	DefaultPeerRequestTimeout  = 10 * time.Second
+)
+
+// PeerOptions configure a PeerClient.
+type PeerOptions struct {
+	// MaxValueSize is the largest value in bytes Fetch accepts; a larger
+	// one is cluster.ErrTooLarge. 0 means cluster.DefaultMaxValueSize.
+	MaxValueSize int64
+	// DialTimeout bounds connecting to a node. 0 means
+	// DefaultPeerDialTimeout.
+	DialTimeout time.Duration
+	// ResponseTimeout bounds the wait for a response's headers once the
+	// request is sent, a dump's included. 0 means
+	// DefaultPeerResponseTimeout.
+	ResponseTimeout time.Duration
+	// RequestTimeout bounds a whole request, body included, except a
+	// dump, which only its context bounds. 0 means
+	// DefaultPeerRequestTimeout.
+	RequestTimeout time.Duration
+	// Transport, when set, carries the requests instead of the pooled
+	// transport built with DialTimeout and ResponseTimeout.
+	Transport http.RoundTripper
+}
+
+// PeerClient is the HTTP implementation of cluster.Peers: the pooled
+// client a node talks to the others with.
+type PeerClient struct {
+	client   *http.Client // every request but a dump
+	dump     *http.Client // no overall timeout: a dump may be long
+	maxValue int64
+}
+
+var _ cluster.Peers = (*PeerClient)(nil)
+
+// NewPeerClient returns a PeerClient; it fails only on a negative option.
+func NewPeerClient(opts PeerOptions) (*PeerClient, error) {
+	if opts.MaxValueSize < 0 || opts.DialTimeout < 0 || opts.ResponseTimeout < 0 || opts.RequestTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative peer max value size or timeout", cluster.ErrBadConfig)
+	}
+	if opts.MaxValueSize == 0 {
+		opts.MaxValueSize = cluster.DefaultMaxValueSize
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = DefaultPeerDialTimeout
+	}
+	if opts.ResponseTimeout == 0 {
+		opts.ResponseTimeout = DefaultPeerResponseTimeout
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = DefaultPeerRequestTimeout
+	}
+	tr := opts.Transport
+	if tr == nil {
+		tr = &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: opts.ResponseTimeout,
+			DisableCompression:    true,
+		}
+	}
+	return &PeerClient{
+		client:   &http.Client{Transport: tr, Timeout: opts.RequestTimeout},
+		dump:     &http.Client{Transport: tr},
+		maxValue: opts.MaxValueSize,
+	}, nil
+}
+
+// Close closes the client's idle connections. The client stays usable.
+func (c *PeerClient) Close() error {
+	c.client.CloseIdleConnections()
+	return nil
+}
+
+func peerURL(to netip.AddrPort, path string) string {
+	return "http://" + to.String() + path
+}
+
+// Forward stores e under key on the node at to: POST /local/<key>, or
+// DELETE /local/<key> for a tombstone, with its version and the writer's
+// epoch. A network error means the node could not be reached; an HTTP
+// error status is one of cluster.ErrNotMaster, ErrPrecondition or
+// ErrMasterRefused.
+func (c *PeerClient) Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) error {
+	req, err := writeRequest(ctx, to, key, e)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(VersionHeader, e.Version.String())
+	req.Header.Set(EpochHeader, strconv.FormatUint(epoch, 10))
+	_, err = c.doWrite(req, to)
+	return err
+}
+
+// Decide asks the master at to to decide a conditional write: it checks
+// cond against what it holds, versions e and stores it. It returns the
+// version the master gave.
+func (c *PeerClient) Decide(ctx context.Context, to netip.AddrPort, key string, e store.Entry, cond cluster.Condition) (store.Version, error) {
+	req, err := writeRequest(ctx, to, key, e)
+	if err != nil {
+		return store.Version{}, err
+	}
+	switch {
+	case cond.IfMatch != nil:
+		req.Header.Set("If-Match", `"`+cond.IfMatch.String()+`"`)
+	case cond.IfExists:
+		req.Header.Set("If-Match", "*")
+	}
+	if cond.IfAbsent {
+		req.Header.Set("If-None-Match", "*")
+	}
+	req.Header.Set(EpochHeader, strconv.FormatUint(cond.Epoch, 10))
+	resp, err := c.doWrite(req, to)
+	if err != nil {
+		return store.Version{}, err
+	}
+	v, err := store.ParseVersion(resp.Get(VersionHeader))
+	if err != nil {
+		return store.Version{}, fmt.Errorf("%w: %s gave no version: %v", cluster.ErrMasterRefused, to.Addr(), err)
+	}
+	return v, nil
+}
+
+func writeRequest(ctx context.Context, to netip.AddrPort, key string, e store.Entry) (*http.Request, error) {
+	method, body := http.MethodPost, io.Reader(bytes.NewReader(e.Value))
+	if e.Deleted {
+		method, body = http.MethodDelete, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, method, peerURL(to, pathLocal+url.PathEscape(key)), body)
+	if err != nil {
+		return nil, fmt.Errorf("write to %s: %w", to.Addr(), err)
+	}
+	if e.Expires != 0 {
+		req.Header.Set(ExpiresHeader, strconv.FormatInt(e.Expires, 10))
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	return req, nil
+}
+
+// doWrite sends a write and maps the answer's status to an error.
+func (c *PeerClient) doWrite(req *http.Request, to netip.AddrPort) (http.Header, error) {
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("write to %s: %w", to.Addr(), err)
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode/100 == 2 {
+		return resp.Header, nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	return nil, writeErrorOf(resp.StatusCode, fmt.Sprintf("%s answered %s: %s", to.Addr(), resp.Status, bytes.TrimSpace(msg)))
+}
+
+// Fetch reads key from the node at to (GET /getlocal/<key>).
+func (c *PeerClient) Fetch(ctx context.Context, to netip.AddrPort, key string) (store.Entry, error) {
+	addr := to.Addr()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(to, pathGetLocal+url.PathEscape(key)), nil)
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, err)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, err)
+	}
+	defer drain(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, cluster.ErrNotFound)
+	default:
+		return store.Entry{}, fmt.Errorf("fetch from %s: %s", addr, resp.Status)
+	}
+	value, err := io.ReadAll(io.LimitReader(resp.Body, c.maxValue+1))
+	if err != nil {
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, err)
+	}
+	if int64(len(value)) > c.maxValue {
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, cluster.ErrTooLarge)
+	}
+	var v store.Version
+	if h := resp.Header.Get(VersionHeader); h != "" {
+		if v, err = store.ParseVersion(h); err != nil {
+			return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, err)
+		}
+	}
+	e := store.Entry{Value: value, Version: v}
+	if h := resp.Header.Get(ExpiresHeader); h != "" {
+		if e.Expires, err = strconv.ParseInt(h, 10, 64); err != nil {
+			return store.Entry{}, fmt.Errorf("fetch from %s: bad %s %q", addr, ExpiresHeader, h)
+		}
+	}
+	return e, nil
+}
+
+// Dump opens the stream of every entry the node at to holds (GET /dump).
+func (c *PeerClient) Dump(ctx context.Context, to netip.AddrPort, values bool) (io.ReadCloser, error) {
+	path := pathDump
+	if !values {
+		path += "?values=0"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(to, path), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.dump.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		drain(resp.Body)
+		return nil, fmt.Errorf("%s", resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// Probe checks that the node at to answers GET /healthz.
+func (c *PeerClient) Probe(ctx context.Context, to netip.AddrPort) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(to, pathHealth), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return nil
+}
+
+// Digest reads the cluster.Digest of the node at to (GET /digest).
+func (c *PeerClient) Digest(ctx context.Context, to netip.AddrPort) (cluster.Digest, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(to, pathDigest), nil)
+	if err != nil {
+		return cluster.Digest{}, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return cluster.Digest{}, err
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return cluster.Digest{}, fmt.Errorf("%s", resp.Status)
+	}
+	var d cluster.Digest
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&d); err != nil {
+		return cluster.Digest{}, fmt.Errorf("decode digest: %w", err)
+	}
+	return d, nil
+}
+
+// drain reads a little of what is left of a body so the connection can be
+// reused, then closes it.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
+}

@@ -137,7 +137,8 @@ func (n *Node) demote(pair election.Pair) error {
 func (n *Node) pushToMasters(pair election.Pair, key string, e store.Entry) error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.WriteBackTimeout)
 	defer cancel()
-	for i, err := range n.forwardAll(ctx, pair.Masters, key, e, pair.Epoch) {
+	_, errs := n.forwardAll(ctx, pair.Masters, key, e, pair.Epoch)
+	for i, err := range errs {
 		if err != nil {
 			return fmt.Errorf("write to master %s: %w", pair.Masters[i], err)
 		}

@@ -81,13 +81,16 @@ func sent(e store.Entry) store.Entry {
 	return e
 }
 
-func (m *memPeers) Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) error {
+func (m *memPeers) Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) (store.Version, error) {
 	n, err := m.node(ctx, to)
 	if err != nil {
-		return fmt.Errorf("write to %s: %w", to.Addr(), err)
+		return store.Version{}, fmt.Errorf("write to %s: %w", to.Addr(), err)
 	}
-	_, err = n.Replicate(key, sent(e), epoch)
-	return refused(to, err)
+	held, err := n.Replicate(key, sent(e), epoch)
+	if err != nil {
+		return store.Version{}, refused(to, err)
+	}
+	return held.Version, nil
 }
 
 func (m *memPeers) Decide(ctx context.Context, to netip.AddrPort, key string, e store.Entry, cond cluster.Condition) (store.Version, error) {
@@ -163,6 +166,11 @@ type testNode struct {
 	*cluster.Node
 	tr mcast.Transport
 	st store.Store
+}
+
+// Put writes value under key through the node, as a client's POST does.
+func (n *testNode) Put(ctx context.Context, key string, value []byte) (cluster.WriteResult, error) {
+	return n.Write(ctx, key, cluster.Write{Value: value})
 }
 
 func addr(i int) netip.Addr { return netip.AddrFrom4([4]byte{127, 0, 2, byte(i)}) }

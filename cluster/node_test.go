@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -376,4 +377,38 @@ func TestNode_LossyMulticast_ReadsStillSucceed(t *testing.T) {
 		}
 	}
 	assert.Zero(t, failed, "reads that failed with 20% of datagrams lost")
+}
+
+// TestNode_Write_NewerWriteThereFirstIsAConflict: a write the masters did
+// not apply, because a newer write of the key was there first, is not
+// acknowledged: ErrConflict with the version they hold, and the newer
+// value stays.
+func TestNode_Write_NewerWriteThereFirstIsAConflict(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(3)
+	masters := c.waitAgreed()
+	newer := store.Version{Clock: uint64(time.Now().Add(20*time.Second).UnixMilli()) << 16, Node: 77}
+	for _, m := range masters {
+		_, err := c.node(m).Replicate("k", store.Entry{Value: []byte("newer"), Version: newer}, 0)
+		require.NoError(t, err)
+	}
+	var writer *testNode
+	for _, n := range nodes {
+		if !slices.Contains(masters, n.Addr()) {
+			writer = n
+		}
+	}
+	_, err := writer.Put(ctx(t), "k", []byte("older"))
+	require.ErrorIs(t, err, cluster.ErrConflict)
+	var ce *cluster.ConflictError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, newer, ce.Held)
+	for _, m := range masters {
+		e, ok := c.node(m).GetLocal("k")
+		require.True(t, ok)
+		assert.Equal(t, "newer", string(e.Value), "master %s", m)
+	}
+	e, _, err := writer.Get(ctx(t), "k")
+	require.NoError(t, err)
+	assert.Equal(t, "newer", string(e.Value), "the writer does not keep serving its losing copy")
 }

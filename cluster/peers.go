@@ -21,8 +21,10 @@ type Peers interface {
 	// to, a master of the writer's pair, keeping e's version; epoch is the
 	// writer's master epoch (0: unknown). A refusal is ErrNotMaster (the
 	// node is not a master and knows a pair at least as new),
-	// ErrPrecondition, or ErrMasterRefused for any other.
-	Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) error
+	// ErrPrecondition, or ErrMasterRefused for any other. It returns the
+	// version the node holds afterwards: newer than e's if a newer write
+	// of the key was there first.
+	Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) (store.Version, error)
 	// Decide asks the master at to to decide a conditional write: it
 	// checks cond against what it holds, versions e and stores it. It
 	// returns the version the master gave. Refusals are those of Forward.

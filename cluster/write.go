@@ -14,6 +14,19 @@ import (
 	"github.com/diststore/diststore/store"
 )
 
+// ErrConflict: the masters hold a newer version of the key than the
+// write's, written meanwhile by another writer; the write changed nothing.
+var ErrConflict = errors.New("a newer write of the key is there")
+
+// ConflictError is an ErrConflict with the version the masters hold.
+type ConflictError struct{ Held store.Version }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%v: the masters hold version %s", ErrConflict, e.Held)
+}
+
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
 // maxWriteRounds bounds how many master pairs one write tries before it
 // gives up with ErrNoMaster.
 const maxWriteRounds = 4
@@ -33,11 +46,6 @@ type Write struct {
 type WriteResult struct {
 	Entry   store.Entry  // the entry as written
 	Masters []netip.Addr // the masters that hold it
-}
-
-// Put stores value under key on every master (see Write).
-func (n *Node) Put(ctx context.Context, key string, value []byte) (WriteResult, error) {
-	return n.Write(ctx, key, Write{Value: value})
 }
 
 // Write stores w on every master and returns once every master of the
@@ -72,35 +80,48 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 	} else {
 		e.Version = n.clock.Next()
 	}
-	if _, err := n.keep(key, e); err != nil {
+	kept, err := n.keep(key, e)
+	if err != nil {
 		return WriteResult{}, err
 	}
+	newest := kept.Version // the newest version a master holds of the key
 	if n.isMaster() {
 		held[n.self] = true
+	} else {
+		newest = e.Version
 	}
 	for round := 0; round < maxWriteRounds; round++ {
 		pair = n.Masters()
 		var todo []netip.Addr
 		for _, m := range pair.Masters {
 			if m == n.self && !held[m] {
-				if _, err := n.Replicate(key, e, 0); err != nil {
+				h, err := n.Replicate(key, e, 0)
+				if err != nil {
 					return WriteResult{}, err
 				}
 				held[m] = true
+				newest = maxVersion(newest, h.Version)
 			}
 			if !held[m] {
 				todo = append(todo, m)
 			}
 		}
 		if len(todo) == 0 {
+			if newest.Newer(e.Version) {
+				// Another writer's newer write won at the masters: this
+				// one is not what they hold, so it is not acknowledged.
+				n.cache.invalidate(key, newest)
+				return WriteResult{}, &ConflictError{Held: newest}
+			}
 			n.invalidate(key, e)
 			return WriteResult{Entry: e, Masters: slices.Clone(pair.Masters)}, nil
 		}
-		errs := n.forwardAll(ctx, todo, key, e, pair.Epoch)
+		vs, errs := n.forwardAll(ctx, todo, key, e, pair.Epoch)
 		for i, m := range todo {
 			switch {
 			case errs[i] == nil:
 				held[m] = true
+				newest = maxVersion(newest, vs[i])
 			case errors.Is(errs[i], ErrNotMaster):
 				n.awaitPairAfter(ctx, pair) // our view is behind: wait for the newer pair
 			case errors.Is(errs[i], ErrMasterRefused):
@@ -251,20 +272,29 @@ func (n *Node) onInvalidate(p mcast.Packet, m mcast.Message) {
 	}
 }
 
-// forwardAll sends e to every master in to at once and returns their
-// errors, index by index.
-func (n *Node) forwardAll(ctx context.Context, to []netip.Addr, key string, e store.Entry, epoch uint64) []error {
+// maxVersion returns the newer of a and b.
+func maxVersion(a, b store.Version) store.Version {
+	if b.Newer(a) {
+		return b
+	}
+	return a
+}
+
+// forwardAll sends e to every master in to at once and returns the
+// versions they hold afterwards and their errors, index by index.
+func (n *Node) forwardAll(ctx context.Context, to []netip.Addr, key string, e store.Entry, epoch uint64) ([]store.Version, []error) {
+	vs := make([]store.Version, len(to))
 	errs := make([]error, len(to))
 	var wg sync.WaitGroup
 	for i, m := range to {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.peers.Forward(ctx, n.peer(m), key, e, epoch)
+			vs[i], errs[i] = n.peers.Forward(ctx, n.peer(m), key, e, epoch)
 		}()
 	}
 	wg.Wait()
-	return errs
+	return vs, errs
 }
 
 // waitMasters returns the current pair, waiting for one to be chosen

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/httpapi"
 	"github.com/diststore/diststore/store"
 )
@@ -76,4 +77,14 @@ func TestServer_InternalErrorNamesNoFile(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, rec.Code)
 	assert.NotContains(t, rec.Body.String(), "/var/lib")
 	assert.Contains(t, rec.Body.String(), "internal error")
+}
+
+func TestServer_Put_ConflictNamesTheVersionThatWon(t *testing.T) {
+	srv, node := newTestServer(t, httpapi.Options{})
+	won := store.Version{Clock: 99 << 16, Node: 3}
+	node.setPutErr(&cluster.ConflictError{Held: won})
+	rec := serve(t, srv, "POST", "/k", strings.NewReader("v"), nil)
+	assert.Equal(t, http.StatusConflict, rec.Code)
+	assert.Equal(t, `"`+won.String()+`"`, rec.Header().Get("ETag"))
+	assert.Contains(t, rec.Body.String(), "newer write")
 }

@@ -16,6 +16,9 @@ var errMethod = errors.New("method not allowed")
 // errCrossOrigin is a browser's state-changing request from another origin.
 var errCrossOrigin = errors.New("cross-origin request refused")
 
+// errBusy: the node serves as many of these requests as it will at once.
+var errBusy = errors.New("busy")
+
 // statusOf maps an error to the HTTP status it answers with.
 func statusOf(err error) int {
 	var maxBytes *http.MaxBytesError
@@ -33,11 +36,11 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, cluster.ErrPrecondition):
 		return http.StatusPreconditionFailed
-	case errors.Is(err, cluster.ErrNotMaster):
+	case errors.Is(err, cluster.ErrNotMaster), errors.Is(err, cluster.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, cluster.ErrMasterRefused):
 		return http.StatusBadGateway
-	case errors.Is(err, cluster.ErrNoMaster), errors.Is(err, cluster.ErrClosed):
+	case errors.Is(err, cluster.ErrNoMaster), errors.Is(err, cluster.ErrClosed), errors.Is(err, errBusy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout

@@ -45,6 +45,8 @@ type fakeNode struct {
 	// putHook, when set, runs inside Put before anything else; a non-nil
 	// error is returned. It lets a test block until ctx ends.
 	putHook func(ctx context.Context) error
+	// dumpHook, when set, writes the dump instead (set before serving).
+	dumpHook func(w io.Writer) error
 
 	puts      []putCall
 	putLocals []putCall
@@ -241,6 +243,9 @@ func (f *fakeNode) Keys() []string {
 
 // WriteDump writes "dump\n", or "dump without values\n".
 func (f *fakeNode) WriteDump(w io.Writer, values bool) error {
+	if f.dumpHook != nil {
+		return f.dumpHook(w)
+	}
 	if !values {
 		_, err := io.WriteString(w, "dump without values\n")
 		return err

@@ -135,15 +135,22 @@ func peerURL(to netip.AddrPort, path string) string {
 // epoch. A network error means the node could not be reached; an HTTP
 // error status is one of cluster.ErrNotMaster, ErrPrecondition or
 // ErrMasterRefused.
-func (c *PeerClient) Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) error {
+func (c *PeerClient) Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) (store.Version, error) {
 	req, err := writeRequest(ctx, to, key, e)
 	if err != nil {
-		return err
+		return store.Version{}, err
 	}
 	req.Header.Set(VersionHeader, e.Version.String())
 	req.Header.Set(EpochHeader, strconv.FormatUint(epoch, 10))
-	_, err = c.doWrite(req, to)
-	return err
+	h, err := c.doWrite(req, to)
+	if err != nil {
+		return store.Version{}, err
+	}
+	held, err := store.ParseVersion(h.Get(VersionHeader))
+	if err != nil {
+		return store.Version{}, fmt.Errorf("%w: %s held no version: %v", cluster.ErrMasterRefused, to.Addr(), err)
+	}
+	return held, nil
 }
 
 // Decide asks the master at to to decide a conditional write: it checks

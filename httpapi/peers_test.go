@@ -57,7 +57,9 @@ func TestPeerClient_Forward_RoundTrip(t *testing.T) {
 	p := newPeerPair(t, httpapi.PeerOptions{})
 	const key = "a/b%c?d" // escaped in the path, whole in the handler
 	e := store.Entry{Value: []byte("v\x00\n"), Version: testVersion, Expires: 1700000000000}
-	require.NoError(t, p.client.Forward(peerCtx(t), p.to, key, e, 7))
+	held, err := p.client.Forward(peerCtx(t), p.to, key, e, 7)
+	require.NoError(t, err)
+	assert.Equal(t, testVersion, held, "the version the node holds afterwards")
 
 	calls := p.node.putLocalCalls()
 	require.Len(t, calls, 1)
@@ -68,7 +70,8 @@ func TestPeerClient_Forward_RoundTrip(t *testing.T) {
 	assert.Equal(t, e, got, "what was forwarded is fetched back: value, version, expiry")
 
 	// A tombstone is a DELETE: the key is gone.
-	require.NoError(t, p.client.Forward(peerCtx(t), p.to, key, store.Entry{Deleted: true, Version: testVersion}, 8))
+	_, err = p.client.Forward(peerCtx(t), p.to, key, store.Entry{Deleted: true, Version: testVersion}, 8)
+	require.NoError(t, err)
 	_, ok := p.node.entry(key)
 	assert.False(t, ok)
 	_, err = p.client.Fetch(peerCtx(t), p.to, key)
@@ -117,7 +120,7 @@ func TestPeerClient_Write_Errors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPeerPair(t, httpapi.PeerOptions{})
 			p.node.setPutErr(tc.err)
-			err := p.client.Forward(peerCtx(t), p.to, "k", store.Entry{Value: []byte("v"), Version: testVersion}, 1)
+			_, err := p.client.Forward(peerCtx(t), p.to, "k", store.Entry{Value: []byte("v"), Version: testVersion}, 1)
 			assert.ErrorIs(t, err, tc.want, "Forward")
 			_, err = p.client.Decide(peerCtx(t), p.to, "k", store.Entry{Value: []byte("v")}, cluster.Condition{IfAbsent: true})
 			assert.ErrorIs(t, err, tc.want, "Decide")
@@ -166,11 +169,8 @@ func TestPeerClient_Unreachable(t *testing.T) {
 	p := newPeerPair(t, httpapi.PeerOptions{DialTimeout: time.Second})
 	p.ts.Close()
 	ctx := peerCtx(t)
-	errs := map[string]error{
-		"Probe": p.client.Probe(ctx, p.to),
-		"Forward": p.client.Forward(ctx, p.to, "k",
-			store.Entry{Value: []byte("v"), Version: testVersion}, 1),
-	}
+	errs := map[string]error{"Probe": p.client.Probe(ctx, p.to)}
+	_, errs["Forward"] = p.client.Forward(ctx, p.to, "k", store.Entry{Value: []byte("v"), Version: testVersion}, 1)
 	_, errs["Decide"] = p.client.Decide(ctx, p.to, "k", store.Entry{Value: []byte("v")}, cluster.Condition{IfAbsent: true})
 	_, errs["Fetch"] = p.client.Fetch(ctx, p.to, "k")
 	_, errs["Dump"] = p.client.Dump(ctx, p.to, true)

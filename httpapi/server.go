@@ -42,6 +42,13 @@ type Options struct {
 	MaxValueSize int64
 	// WriteTimeout bounds a write, forwarding included. 0 means 15s.
 	WriteTimeout time.Duration
+	// DumpTimeout bounds one GET /dump from start to end; a stream that
+	// has not finished by then is cut (the reader's sync retries). 0 means
+	// 10 min: a million entries stream in seconds.
+	DumpTimeout time.Duration
+	// DumpStreams bounds the GET /dump streams served at once (each holds
+	// a read transaction open); more are answered 503. 0 means 4.
+	DumpStreams int
 	// Logger receives request errors. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -63,6 +70,8 @@ type Server struct {
 	// csrf refuses a browser's state-changing request from another origin:
 	// a web page a LAN user opens must not write or delete keys.
 	csrf *http.CrossOriginProtection
+	// dumps holds a token for each GET /dump being served.
+	dumps chan struct{}
 }
 
 // New returns the handler of node's HTTP API.
@@ -73,10 +82,17 @@ func New(node Node, opts Options) *Server {
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 15 * time.Second
 	}
+	if opts.DumpTimeout == 0 {
+		opts.DumpTimeout = 10 * time.Minute
+	}
+	if opts.DumpStreams == 0 {
+		opts.DumpStreams = 4
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{node: node, opts: opts, log: opts.Logger, csrf: http.NewCrossOriginProtection()}
+	s := &Server{node: node, opts: opts, log: opts.Logger, csrf: http.NewCrossOriginProtection(),
+		dumps: make(chan struct{}, opts.DumpStreams)}
 	s.met = newMetrics(node)
 	s.keyed = [numRoutes]keyHandler{
 		routeGet:       s.handleGet,
@@ -317,6 +333,13 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, key string, wr cl
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.WriteTimeout)
 	defer cancel()
 	res, err := s.node.Write(ctx, key, wr)
+	var conflict *cluster.ConflictError
+	if errors.As(err, &conflict) {
+		// Not an error of the node's: say which version won.
+		w.Header().Set("ETag", `"`+conflict.Held.String()+`"`)
+		writeError(w, err)
+		return
+	}
 	if err != nil {
 		s.log.Warn("write failed", "key_len", len(key), "delete", wr.Delete, "err", err)
 		writeError(w, err)
@@ -432,8 +455,16 @@ func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
 // server's write timeout, so each write moves the deadline on instead: the
 // stream is cut only when the reader stops reading.
 func (s *Server) handleDump(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.dumps <- struct{}{}:
+		defer func() { <-s.dumps }()
+	default:
+		writeError(w, fmt.Errorf("%w: %d dumps are being served", errBusy, cap(s.dumps)))
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), idle: dumpWriteIdle}
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), idle: dumpWriteIdle,
+		end: time.Now().Add(s.opts.DumpTimeout)}
 	if err := s.node.WriteDump(dw, r.URL.Query().Get("values") != "0"); err != nil {
 		s.log.Warn("dump cut short", "err", err)
 	}
@@ -443,17 +474,29 @@ func (s *Server) handleDump(w http.ResponseWriter, r *http.Request) {
 const dumpWriteIdle = 30 * time.Second
 
 // deadlineWriter sets the connection's write deadline idle ahead of each
-// write.
+// write, but never past end; at end it fails every write.
 type deadlineWriter struct {
 	w    io.Writer
 	rc   *http.ResponseController
 	idle time.Duration
+	end  time.Time
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
-	_ = d.rc.SetWriteDeadline(time.Now().Add(d.idle)) // not every writer supports it: then the server's timeout stands
+	now := time.Now()
+	if !now.Before(d.end) {
+		return 0, errDumpTimeout
+	}
+	deadline := now.Add(d.idle)
+	if d.end.Before(deadline) {
+		deadline = d.end
+	}
+	_ = d.rc.SetWriteDeadline(deadline) // not every writer supports it: then the server's timeout stands
 	return d.w.Write(p)
 }
+
+// errDumpTimeout ends a dump that ran past Options.DumpTimeout.
+var errDumpTimeout = errors.New("dump ran past its deadline")
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

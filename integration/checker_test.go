@@ -40,6 +40,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/diststore/diststore/api"
 )
 
 const (
@@ -186,24 +188,9 @@ func fdo(n *node, timeout time.Duration, method, path string, body []byte, hdr m
 
 // ---- status and digest ----
 
-// fullStatus is GET /status with every field the fault tests look at.
-type fullStatus struct {
-	Addr        string   `json:"addr"`
-	Masters     []string `json:"masters"`
-	Epoch       uint64   `json:"epoch"`
-	IsMaster    bool     `json:"is_master"`
-	Synced      bool     `json:"synced"`
-	Ready       bool     `json:"ready"`
-	Reconciling bool     `json:"reconciling"`
-	Keys        int      `json:"keys"`
-	Cached      int      `json:"cached"`
-	Members     []struct {
-		Addr   string `json:"addr"`
-		Keys   int    `json:"keys"`
-		Master bool   `json:"master"`
-		Synced bool   `json:"synced"`
-	} `json:"members"`
-}
+// fullStatus is GET /status, the document package api defines, as the
+// fault tests read it.
+type fullStatus struct{ api.Status }
 
 func (s *fullStatus) String() string {
 	return fmt.Sprintf("%s: masters %v epoch %d is_master %t synced %t ready %t keys %d cached %d members %d",

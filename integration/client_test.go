@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/diststore/diststore/api"
 )
 
 // requestTimeout bounds every HTTP request of the tests. A node's miss
@@ -198,20 +200,7 @@ func (n *node) list() ([]string, error) {
 }
 
 // nodeStatus is GET /status. The tests rely on Masters, Members and Keys.
-type nodeStatus struct {
-	Addr     string   `json:"addr"`
-	Masters  []string `json:"masters"`
-	Epoch    uint64   `json:"epoch"`
-	IsMaster bool     `json:"is_master"`
-	Synced   bool     `json:"synced"`
-	Keys     int      `json:"keys"`
-	Cached   int      `json:"cached"`
-	CacheMiB float64  `json:"cache_mib"`
-	Members  []struct {
-		Addr string `json:"addr"`
-		Keys int    `json:"keys"`
-	} `json:"members"`
-}
+type nodeStatus struct{ api.Status }
 
 func (s *nodeStatus) hasMember(addr string) bool {
 	return slices.Contains(s.memberAddrs(), addr)

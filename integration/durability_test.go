@@ -148,7 +148,7 @@ func TestCluster_CacheBoundEvictsLeastRecentlyUsed(t *testing.T) {
 		require.Equal(t, 200, r.code, "%v", r)
 	}
 	st := status(t, reader)
-	assert.LessOrEqual(t, st.CacheMiB*(1<<20), float64(8<<10), "cache bytes within the bound")
+	assert.LessOrEqual(t, st.CacheMB*(1<<20), float64(8<<10), "cache bytes within the bound")
 	assert.Less(t, st.Cached, nkeys)
 	assert.Equal(t, 404, getLocal(t, reader, "big-00").code, "the least recently used copy is evicted")
 	assert.Equal(t, 200, getLocal(t, reader, fmt.Sprintf("big-%02d", nkeys-1)).code, "the most recent copy is kept")

@@ -223,13 +223,20 @@ func Decode(b []byte) (Message, error) {
 	if t, ok := strings.CutSuffix(s, "\n"); ok {
 		s = strings.TrimSuffix(t, "\r")
 	}
-	tokens := strings.Split(s, " ")
-	kind, ok := kindByToken(tokens[0])
+	// The kind first, before the datagram is split: a datagram of an
+	// unknown kind costs no allocation but its error.
+	first, rest, _ := strings.Cut(s, " ")
+	kind, ok := kindByToken(first)
 	if !ok {
-		return Message{}, fmt.Errorf("decode %.20q: %w", tokens[0], ErrUnknownKind)
+		return Message{}, fmt.Errorf("decode %.20q: %w", first, ErrUnknownKind)
 	}
 	info := kinds[kind]
-	tokens = tokens[1:]
+	// At most the fields of the kind and its version, plus one to tell
+	// that there are too many.
+	tokens := strings.SplitN(rest, " ", info.fields+2)
+	if rest == "" {
+		tokens = nil
+	}
 	if info.versioned {
 		if len(tokens) == 0 {
 			return Message{}, fmt.Errorf("decode %v: %w: no version", kind, ErrMalformed)

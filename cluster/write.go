@@ -14,8 +14,10 @@ import (
 	"github.com/diststore/diststore/store"
 )
 
-// ErrConflict: the masters hold a newer version of the key than the
-// write's, written meanwhile by another writer; the write changed nothing.
+// ErrConflict: no master applied the write, because each holds a newer
+// version of the key (another writer's, there first); the write changed
+// nothing. A write that one master applied before a newer one replaced it
+// did happen, and is acknowledged.
 var ErrConflict = errors.New("a newer write of the key is there")
 
 // ConflictError is an ErrConflict with the version the masters hold.
@@ -84,11 +86,14 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 	if err != nil {
 		return WriteResult{}, err
 	}
-	newest := kept.Version // the newest version a master holds of the key
+	// applied: a master stored this write's version (it may have been
+	// replaced by a newer one since, which is a write that came after).
+	applied := w.Cond.Any() // the deciding master stored it
+	newest := e.Version     // the newest version a master holds of the key
 	if n.isMaster() {
 		held[n.self] = true
-	} else {
-		newest = e.Version
+		applied = applied || kept.Version == e.Version
+		newest = maxVersion(newest, kept.Version)
 	}
 	for round := 0; round < maxWriteRounds; round++ {
 		pair = n.Masters()
@@ -100,6 +105,7 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 					return WriteResult{}, err
 				}
 				held[m] = true
+				applied = applied || h.Version == e.Version
 				newest = maxVersion(newest, h.Version)
 			}
 			if !held[m] {
@@ -107,9 +113,9 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 			}
 		}
 		if len(todo) == 0 {
-			if newest.Newer(e.Version) {
-				// Another writer's newer write won at the masters: this
-				// one is not what they hold, so it is not acknowledged.
+			if !applied {
+				// Another writer's newer write was at every master first:
+				// this one never happened, so it is not acknowledged.
 				n.cache.invalidate(key, newest)
 				return WriteResult{}, &ConflictError{Held: newest}
 			}
@@ -121,6 +127,7 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 			switch {
 			case errs[i] == nil:
 				held[m] = true
+				applied = applied || vs[i] == e.Version
 				newest = maxVersion(newest, vs[i])
 			case errors.Is(errs[i], ErrNotMaster):
 				n.awaitPairAfter(ctx, pair) // our view is behind: wait for the newer pair

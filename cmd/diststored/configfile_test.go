@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,4 +61,30 @@ func TestLoadSettings_SearchPath(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, second, got.ConfigFile)
 	assert.Equal(t, 9191, got.HTTPPort)
+}
+
+// TestShippedConfig_NamesEveryKey: the Debian package's diststored.cfg is
+// a file the daemon reads, and names every setting (set, or commented out
+// with its default), so an operator finds each one where it goes.
+func TestShippedConfig_NamesEveryKey(t *testing.T) {
+	const shipped = "../../packaging/debian/diststored.cfg"
+	f, err := openConfigFile(shipped, nil, configKeys())
+	require.NoError(t, err)
+	assert.Equal(t, "/var/lib/diststore", f.Values["data_dir"].Text)
+
+	b, err := os.ReadFile(shipped)
+	require.NoError(t, err)
+	named := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimPrefix(line, "#")
+		if k, _, ok := strings.Cut(line, " = "); ok && !strings.HasPrefix(k, " ") {
+			named[k] = true
+		}
+	}
+	for _, k := range configKeys() {
+		assert.True(t, named[k], "the shipped diststored.cfg does not name %q", k)
+	}
+	for k := range named {
+		assert.Contains(t, configKeys(), k, "the shipped diststored.cfg names a key the daemon does not know")
+	}
 }

@@ -24,6 +24,8 @@ test:
 
 vet: scripts-check
 	$(GO) vet ./...
+	$(GO) vet -tags debpackage ./packaging/debian/
+	$(GO) vet -tags figures ./integration/
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 ## scripts-check: no shell script of the project stops a process by name
@@ -80,4 +82,4 @@ deb:
 ## test-deb: build, lint, install, use and purge the package, as root, inside
 ## a private network namespace (packaging/debian/test-install.sh).
 test-deb:
-	DISTSTORE_DEB_TEST=1 $(GO) test -count=1 -v -timeout 10m ./packaging/debian/
+	$(GO) test -tags debpackage -count=1 -v -timeout 10m ./packaging/debian/

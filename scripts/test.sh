@@ -42,7 +42,7 @@ make --no-print-directory vet || failed+=(vet)
 mapfile -t unit < <("$GO" list ./... | grep -v -e /integration -e /packaging/debian)
 gotest unit -race -count=1 "${unit[@]}"
 gotest integration -count=1 -timeout 20m ./integration/
-DISTSTORE_DEB_TEST=1 gotest package -count=1 -timeout 10m ./packaging/debian/
+gotest package -tags debpackage -count=1 -timeout 10m ./packaging/debian/
 
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "make test: failed steps: ${failed[*]}"

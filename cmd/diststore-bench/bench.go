@@ -23,6 +23,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/diststore/diststore/internal/cliout"
 	"github.com/diststore/diststore/internal/nodecfg"
 )
 
@@ -169,7 +170,7 @@ func newApp(sys system) *cli.App {
 				if err != nil {
 					return fmt.Errorf("bench: %w", err)
 				}
-				return printLine(sys.stdout, out)
+				return cliout.PrintLine(sys.stdout, out)
 			}
 			return writeBench(sys.stdout, res)
 		},
@@ -428,7 +429,7 @@ func (g *loadgen) list(ctx context.Context, base string) ([]string, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxMessageSize))
-		return nil, fmt.Errorf("bench: list: node %s answered %s: %s", strings.TrimPrefix(base, "http://"), resp.Status, oneLine(string(msg)))
+		return nil, fmt.Errorf("bench: list: node %s answered %s: %s", strings.TrimPrefix(base, "http://"), resp.Status, cliout.OneLine(string(msg)))
 	}
 	var keys []string
 	sc := bufio.NewScanner(resp.Body)
@@ -496,18 +497,6 @@ func errorsString(errs map[string]int64) string {
 
 // maxMessageSize is the most read of an error's answer.
 const maxMessageSize = 4 << 10
-
-// printLine writes text followed by a newline if it lacks one.
-func printLine(w io.Writer, text []byte) error {
-	if len(text) == 0 {
-		return nil
-	}
-	if text[len(text)-1] != '\n' {
-		text = append(text, '\n')
-	}
-	_, err := w.Write(text)
-	return err
-}
 
 // writeBench prints res as a table, its preload first.
 func writeBench(w io.Writer, res *benchResult) error {

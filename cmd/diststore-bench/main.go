@@ -14,13 +14,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/urfave/cli/v2"
 
+	"github.com/diststore/diststore/internal/cliout"
 	"github.com/diststore/diststore/internal/nodecfg"
 )
 
@@ -85,7 +85,7 @@ func run(ctx context.Context, sys system, args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(sys.stderr, "diststore-bench: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(sys.stderr, "diststore-bench: %s\n", cliout.OneLine(err.Error()))
 	return exitError
 }
 
@@ -99,16 +99,4 @@ func usagef(format string, args ...any) error {
 // one-line usageError, without printing the help.
 func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return usagef("%v", err)
-}
-
-// oneLine returns s with line breaks and other control characters replaced
-// by spaces, so that an error is always one line.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

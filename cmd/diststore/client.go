@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/diststore/diststore/internal/cliout"
 )
 
 // Limits on what is read of an answer.
@@ -109,7 +111,7 @@ func (c *client) do(ctx context.Context, r request) (*response, error) {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxMessageSize))
 		text := firstLine(msg, resp.StatusCode)
 		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-			text = "redirect to " + oneLine(loc) // the body is HTML for a browser
+			text = "redirect to " + cliout.OneLine(loc) // the body is HTML for a browser
 		}
 		return nil, &nodeError{Op: r.op, Node: c.node(), Code: resp.StatusCode, Msg: text}
 	}
@@ -204,7 +206,7 @@ func (e *notFoundError) Unwrap() []error { return []error{e.err, errNotFound} }
 // of control characters, or the status text if there is none.
 func firstLine(body []byte, code int) string {
 	for _, line := range strings.Split(string(body), "\n") {
-		if line = oneLine(line); line != "" {
+		if line = cliout.OneLine(line); line != "" {
 			return line
 		}
 	}

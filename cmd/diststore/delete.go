@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/internal/cliout"
 )
 
 // deleteCommand deletes a key: DELETE /<key>.
@@ -45,7 +47,7 @@ func deleteCommand(sys system) *cli.Command {
 			if err != nil {
 				return notFound(err)
 			}
-			return printLine(sys.stdout, resp.body)
+			return cliout.PrintLine(sys.stdout, resp.body)
 		},
 	}
 }

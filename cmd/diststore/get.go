@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/internal/cliout"
 )
 
 // getCommand reads a value: GET /get/<key> or /getlocal/<key>.
@@ -46,7 +48,7 @@ func getCommand(sys system) *cli.Command {
 			}
 			if c.Bool("verbose") {
 				fmt.Fprintf(sys.stderr, "ETag: %s\nX-Diststore-Source: %s\n",
-					oneLine(resp.header.Get("ETag")), oneLine(resp.header.Get("X-Diststore-Source")))
+					cliout.OneLine(resp.header.Get("ETag")), cliout.OneLine(resp.header.Get("X-Diststore-Source")))
 			}
 			if _, err := sys.stdout.Write(resp.body); err != nil {
 				return fmt.Errorf("get %q: writing the value: %w", key, err)

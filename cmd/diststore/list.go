@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/internal/cliout"
 )
 
 // listCommand lists the keys the node holds: GET /list.
@@ -27,7 +29,7 @@ func listCommand(sys system) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := printLine(sys.stdout, resp.body); err != nil {
+			if err := cliout.PrintLine(sys.stdout, resp.body); err != nil {
 				return fmt.Errorf("list: %w", err)
 			}
 			return nil

@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/diststore/diststore/internal/cliout"
 )
 
 // version is the CLI's version, set at build time with
@@ -39,7 +40,7 @@ func run(ctx context.Context, sys system, args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(sys.stderr, "diststore: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(sys.stderr, "diststore: %s\n", cliout.OneLine(err.Error()))
 	return exitCode(err)
 }
 
@@ -52,16 +53,4 @@ func exitCode(err error) int {
 		return exitNotFound
 	}
 	return exitError
-}
-
-// oneLine returns s with line breaks and other control characters replaced
-// by spaces, so that an error is always one line.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

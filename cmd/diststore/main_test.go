@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/diststore/diststore/internal/cliout"
 )
 
 func TestExitCode(t *testing.T) {
@@ -48,8 +50,8 @@ func TestRun_Help(t *testing.T) {
 }
 
 func TestOneLine(t *testing.T) {
-	assert.Equal(t, "a b  c", oneLine(" a\nb\r\tc\n"))
-	assert.False(t, strings.ContainsAny(oneLine("x\x00\x1b\x7fy"), "\x00\x1b\x7f"))
+	assert.Equal(t, "a b  c", cliout.OneLine(" a\nb\r\tc\n"))
+	assert.False(t, strings.ContainsAny(cliout.OneLine("x\x00\x1b\x7fy"), "\x00\x1b\x7f"))
 }
 
 // TestRun_NoBench: the load generator is a developer tool of its own,

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/diststore/diststore/internal/cliout"
 )
 
 // putCommand stores a value: POST /<key>.
@@ -75,7 +77,7 @@ func putCommand(sys system) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return printLine(sys.stdout, resp.body)
+			return cliout.PrintLine(sys.stdout, resp.body)
 		},
 	}
 }
@@ -103,17 +105,4 @@ func quoteETag(etag string) string {
 		return etag
 	}
 	return `"` + etag + `"`
-}
-
-// printLine writes text to w followed by a newline if it lacks one;
-// nothing if text is empty.
-func printLine(w io.Writer, text []byte) error {
-	if len(text) == 0 {
-		return nil
-	}
-	if text[len(text)-1] != '\n' {
-		text = append(text, '\n')
-	}
-	_, err := w.Write(text)
-	return err
 }

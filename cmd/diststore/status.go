@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/diststore/diststore/api"
+	"github.com/diststore/diststore/internal/cliout"
 )
 
 // statusCommand shows the node's view of the cluster: GET /status.
@@ -36,7 +37,7 @@ func statusCommand(sys system) *cli.Command {
 				return err
 			}
 			if c.Bool("json") {
-				return printLine(sys.stdout, resp.body)
+				return cliout.PrintLine(sys.stdout, resp.body)
 			}
 			var st api.Status
 			if err := json.Unmarshal(resp.body, &st); err != nil {
@@ -73,7 +74,7 @@ func writeStatus(w io.Writer, st api.Status) error {
 		if m.Addr == st.Addr {
 			self = "(this node)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", oneLine(m.Addr), role, m.Keys, self)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", cliout.OneLine(m.Addr), role, m.Keys, self)
 	}
 	_ = tw.Flush() // cannot fail on a bytes.Buffer
 	for _, line := range strings.SplitAfter(table.String(), "\n") {
@@ -89,13 +90,13 @@ func writeStatus(w io.Writer, st api.Status) error {
 
 	masters := "none known"
 	if len(st.Masters) > 0 {
-		masters = oneLine(strings.Join(st.Masters, ", "))
+		masters = cliout.OneLine(strings.Join(st.Masters, ", "))
 	}
 	ready := "no: masters not known yet"
 	if st.Ready {
 		ready = "yes"
 	}
 	_, err := fmt.Fprintf(w, "\nmasters: %s\nepoch:   %d\nnode:    %s, %d keys, ready: %s\nreads:   %d local, %d from peers, %d missed\n",
-		masters, st.Epoch, oneLine(st.Addr), st.Keys, ready, st.Local, st.Remote, st.Misses)
+		masters, st.Epoch, cliout.OneLine(st.Addr), st.Keys, ready, st.Local, st.Remote, st.Misses)
 	return err
 }

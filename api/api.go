@@ -27,6 +27,12 @@ type Status struct {
 	Local       uint64         `json:"reads_local"`  // GET /get served from what this node holds
 	Remote      uint64         `json:"reads_remote"` // GET /get fetched from another node
 	Misses      uint64         `json:"reads_missed"` // GET /get that no node could answer
+	// Secure: the node has a cluster key, so it seals its datagrams and
+	// node-to-node requests must prove the key. Without one any host on
+	// the LAN can join the cluster.
+	Secure bool `json:"secure"`
+	// ClientTokens: the client API needs a token.
+	ClientTokens bool `json:"client_tokens"`
 }
 
 // MemberStatus is one member as Status reports it.

@@ -30,7 +30,9 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, errCrossOrigin):
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errCrossOrigin), errors.Is(err, errReadOnly):
 		return http.StatusForbidden
 	case errors.Is(err, cluster.ErrTooLarge), errors.As(err, &maxBytes):
 		return http.StatusRequestEntityTooLarge

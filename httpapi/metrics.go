@@ -17,6 +17,7 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	refusals *prometheus.CounterVec
 
 	// The children of requests and latency, looked up once per label
 	// set rather than hashed on every request.
@@ -43,10 +44,17 @@ func newMetrics(node Node) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"route"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, nodeCollector{node},
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "diststore_http_refused_total",
+		Help: "HTTP requests refused for their credentials, by reason: missing, bad_proof or stale (the cluster key's proof), token, read_only.",
+	}, []string{"reason"})
+	m.reg.MustRegister(m.requests, m.latency, m.refusals, nodeCollector{node},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// refused counts a request refused for its credentials.
+func (m *metrics) refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -20,10 +20,12 @@ label { display: block; margin-top: .5em; }
 input[name=key], textarea { width: 100%; box-sizing: border-box; }
 tr.self td { font-weight: bold; }
 .note { background: #e8f5e9; padding: .5em; }
+.warn { background: #fff3e0; padding: .5em; }
 </style>
 </head>
 <body>
 <h1>diststore node {{.Status.Addr}}</h1>
+{{if not .Status.Secure}}<p class="warn" id="insecure">This cluster runs without a cluster key: any host on the LAN can join it, and read, write and delete keys. See Security in the README.</p>{{end}}
 {{with .Stored}}<p class="note" id="stored">Stored <code>{{.}}</code>.</p>{{end}}
 {{with .Deleted}}<p class="note" id="deleted">Deleted <code>{{.}}</code>.</p>{{end}}
 <h2>Store a value</h2>
@@ -60,7 +62,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		Status  cluster.Status
 		Stored  string
 		Deleted string
-	}{s.node.Status(), r.URL.Query().Get("stored"), r.URL.Query().Get("deleted")}
+	}{s.status(), r.URL.Query().Get("stored"), r.URL.Query().Get("deleted")}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := page.Execute(w, data); err != nil {
 		s.log.Warn("render page", "err", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/diststore/diststore/cluster"
+	"github.com/diststore/diststore/clusterkey"
 	"github.com/diststore/diststore/store"
 )
 
@@ -73,6 +74,9 @@ type PeerOptions struct {
 	// Transport, when set, carries the requests instead of the pooled
 	// transport built with DialTimeout and ResponseTimeout.
 	Transport http.RoundTripper
+	// Ring, when set, signs every request with the cluster key, as the
+	// other nodes' Servers require.
+	Ring *clusterkey.Ring
 }
 
 // PeerClient is the HTTP implementation of cluster.Peers: the pooled
@@ -112,6 +116,9 @@ func NewPeerClient(opts PeerOptions) (*PeerClient, error) {
 			ResponseHeaderTimeout: opts.ResponseTimeout,
 			DisableCompression:    true,
 		}
+	}
+	if opts.Ring != nil {
+		tr = opts.Ring.Transport(tr)
 	}
 	return &PeerClient{
 		client:   &http.Client{Transport: tr, Timeout: opts.RequestTimeout},

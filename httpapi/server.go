@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/diststore/diststore/cluster"
+	"github.com/diststore/diststore/clusterkey"
 	"github.com/diststore/diststore/store"
 )
 
@@ -51,6 +52,14 @@ type Options struct {
 	DumpStreams int
 	// Logger receives request errors. nil means slog.Default().
 	Logger *slog.Logger
+	// Ring is the cluster key. With one, the node-to-node routes (/local,
+	// /dump, /digest) answer only requests that prove it (401 otherwise).
+	// nil: they are open to the LAN, as in the original.
+	Ring *clusterkey.Ring
+	// Tokens are the client tokens. With them, every route but /healthz
+	// and /readyz needs one (401), and writes a read-write one (403).
+	// nil: the client API is open.
+	Tokens *Tokens
 }
 
 // Server serves the HTTP API of one node.
@@ -131,6 +140,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
 	if err := s.csrf.Check(r); err != nil {
 		writeError(w, fmt.Errorf("%w: %v", errCrossOrigin, err))
+		return
+	}
+	if err := s.authorize(rt, w, r); err != nil {
+		writeError(w, err)
 		return
 	}
 	if k := keyRoutes[rt]; k.prefix != "" {
@@ -502,7 +515,16 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(s.node.Status())
+	_ = enc.Encode(s.status())
+}
+
+// status is the node's status, with what this server knows of its
+// security.
+func (s *Server) status() cluster.Status {
+	st := s.node.Status()
+	st.Secure = s.opts.Ring != nil
+	st.ClientTokens = s.opts.Tokens != nil
+	return st
 }
 
 // handleDigest answers with a digest of what this node holds durably, to

@@ -24,6 +24,11 @@ const (
 // not given.
 const envNode = nodecfg.EnvNode
 
+// envToken is the environment variable of the client token, for a node
+// that requires one. There is no flag: a command line is visible to
+// every user of the machine.
+const envToken = "DISTSTORE_TOKEN"
+
 // defaultTimeout bounds one request to the node, reading its answer
 // included.
 const defaultTimeout = 10 * time.Second
@@ -100,7 +105,8 @@ func newApp(sys system) *cli.App {
 			"the node diststored on this machine serves: the address and port of DISTSTORE_BIND\n" +
 			"and DISTSTORE_HTTP_PORT, else of bind and http_port in the file $DISTSTORE_CONFIG\n" +
 			"or the first existing of ./diststored.cfg, /usr/local/etc/diststored.cfg,\n" +
-			"/etc/diststored.cfg, else " + nodecfg.DefaultBind + " and port " + strconv.Itoa(nodecfg.DefaultHTTPPort) + ".\n\n" +
+			"/etc/diststored.cfg, else " + nodecfg.DefaultBind + " and port " + strconv.Itoa(nodecfg.DefaultHTTPPort) + ".\n" +
+			"A node that requires a client token gets the one in " + envToken + ".\n\n" +
 			"Exit status: 0 success, 1 key not found (get, delete), 2 any other error.",
 		Version:     version,
 		HideVersion: true, // the version command says it
@@ -124,6 +130,7 @@ func newApp(sys system) *cli.App {
 			deleteCommand(sys),
 			listCommand(sys),
 			statusCommand(sys),
+			keygenCommand(sys),
 			versionCommand(sys),
 		},
 		Action: func(c *cli.Context) error {
@@ -188,7 +195,9 @@ func (sys system) client(c *cli.Context) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClient(base, timeout), nil
+	cl := newClient(base, timeout)
+	cl.token, _ = sys.lookupEnv(envToken)
+	return cl, nil
 }
 
 // finder returns the node finder of sys.

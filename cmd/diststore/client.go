@@ -29,6 +29,7 @@ const (
 type client struct {
 	base    *url.URL      // http://host:port, no path
 	timeout time.Duration // of one request, 0 = none
+	token   string        // client token sent as Bearer, "" for none
 	http    *http.Client
 }
 
@@ -101,6 +102,9 @@ func (c *client) do(ctx context.Context, r request) (*response, error) {
 		req.Header[k] = vs
 	}
 	req.Header.Set("User-Agent", "diststore/"+version)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, &reachError{URL: c.base.String(), Err: err, Timeout: c.timeout}

@@ -38,6 +38,7 @@ type fakeNode struct {
 type seen struct {
 	Method, Path, Query  string // Path is escaped
 	IfMatch, IfNoneMatch string
+	Authorization        string
 	Body                 []byte
 }
 
@@ -94,7 +95,8 @@ func (n *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 	n.requests = append(n.requests, seen{
 		Method: r.Method, Path: p, Query: r.URL.RawQuery,
 		IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match"),
-		Body: body,
+		Authorization: r.Header.Get("Authorization"),
+		Body:          body,
 	})
 	etag := func(key string) string { return `"v` + strconv.Itoa(n.versions[key]) + `"` }
 	key := func(prefix string) (string, bool) {

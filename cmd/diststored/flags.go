@@ -38,6 +38,8 @@ const (
 	flagCacheMinReads    = "cache-min-reads"
 	flagAnswerFanout     = "answer-fanout"
 	flagMaxClockSkew     = "max-clock-skew"
+	flagClusterKeyFile   = "cluster-key-file"
+	flagClientTokenFile  = "client-token-file"
 )
 
 // Defaults. Those the client shares (bind, HTTP port) and the multicast
@@ -76,6 +78,8 @@ type settings struct {
 	CacheMinReads    int            // >= 1
 	AnswerFanout     float64        // > 0
 	MaxClockSkew     time.Duration  // > 0
+	ClusterKeyFile   string         // "" = no cluster key
+	ClientTokenFile  string         // "" = no client tokens; needs ClusterKeyFile
 	LogFormat        string         // "text" or "json"
 	LogLevel         slog.Level
 	ConfigFile       string // the file that was read, "" if none
@@ -147,6 +151,10 @@ func Flags() []cli.Flag {
 		str(flagCacheMinReads, "1", "reads of a key a non-master sees within --cache-ttl before it keeps a copy, a `COUNT`; 1 copies on every read, as the original"),
 		str(flagAnswerFanout, "1", "how many non-master holders answer a whohas on average, a `NUMBER`; the masters always answer"),
 		str(flagMaxClockSkew, defaultMaxClockSkew, "how far ahead of this node's clock a version may be, a `DURATION`; one further ahead (a node whose clock is wrong, or a forger) is refused"),
+		&cli.StringFlag{Name: flagClusterKeyFile, Usage: "seal datagrams and sign node-to-node requests with the cluster key in `FILE` (base64 keys, one per line, the first used to send; make one with `diststore keygen`; mode 600); SIGHUP reloads it. Without it any host on the LAN can join the cluster",
+			EnvVars: []string{envVar(flagClusterKeyFile)}, TakesFile: true},
+		&cli.StringFlag{Name: flagClientTokenFile, Usage: "require a client token on the API: `FILE` of lines \"ro TOKEN\" (read) or \"rw TOKEN\" (read and write), mode 600; SIGHUP reloads it. Needs --" + flagClusterKeyFile,
+			EnvVars: []string{envVar(flagClientTokenFile)}, TakesFile: true},
 		str(flagPprofAddr, "", "serve Go's pprof profiles on `ADDR:PORT`, a loopback address only (e.g. 127.0.0.1:6060); off by default"),
 		str(flagLogFormat, defaultLogFormat, "log `FORMAT`: text or json"),
 		str(flagLogLevel, defaultLogLevel, "log `LEVEL`: debug, info, warn or error"),
@@ -230,6 +238,14 @@ func (l loader) load(c *cli.Context) (settings, error) {
 		{flagCacheMinReads, func(t string) (err error) { s.CacheMinReads, err = parseCount(t); return err }},
 		{flagAnswerFanout, func(t string) (err error) { s.AnswerFanout, err = parseFanout(t); return err }},
 		{flagMaxClockSkew, func(t string) (err error) { s.MaxClockSkew, err = parseTimeout(t); return err }},
+		{flagClusterKeyFile, func(t string) error { s.ClusterKeyFile = t; return nil }},
+		{flagClientTokenFile, func(t string) error {
+			if t != "" && s.ClusterKeyFile == "" {
+				return fmt.Errorf("client tokens need a cluster key (--%s): without one, any host on the LAN can write through the node-to-node routes", flagClusterKeyFile)
+			}
+			s.ClientTokenFile = t
+			return nil
+		}},
 		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
 		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
 		// Last: the only step that looks at the machine's interfaces.

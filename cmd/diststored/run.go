@@ -20,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/diststore/diststore/cluster"
+	"github.com/diststore/diststore/clusterkey"
 	"github.com/diststore/diststore/httpapi"
 	"github.com/diststore/diststore/mcast"
 	"github.com/diststore/diststore/store"
@@ -74,9 +75,19 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("listen on %s: %w", httpAddr, err)
 	}
 	defer ln.Close()
+	sec, err := loadSecrets(s)
+	if err != nil {
+		return err
+	}
+	// From here on SIGHUP reloads, never stops the node.
+	stopReload := sec.reloadOnHangup(log)
+	defer stopReload()
 	tr, err := mcast.ListenUDP(mcast.UDPConfig{Addr: s.Bind, Group: s.Group, Interface: ifi})
 	if err != nil {
 		return fmt.Errorf("multicast: %w", err)
+	}
+	if sec.ring != nil {
+		tr = mcast.Sealed(tr, sec.ring, s.Group, clusterkey.Reason)
 	}
 	defer tr.Close()
 	dbPath := filepath.Join(s.DataDir, "diststore.db")
@@ -86,7 +97,7 @@ func run(c *cli.Context) error {
 	}
 	defer st.Close()
 
-	peers, err := httpapi.NewPeerClient(httpapi.PeerOptions{MaxValueSize: s.MaxValueSize})
+	peers, err := httpapi.NewPeerClient(httpapi.PeerOptions{MaxValueSize: s.MaxValueSize, Ring: sec.ring})
 	if err != nil {
 		return err
 	}
@@ -109,8 +120,9 @@ func run(c *cli.Context) error {
 	}
 	fresh := newConnTracker()
 	srv := &http.Server{
-		ConnState:         fresh.track,
-		Handler:           httpapi.New(node, httpapi.Options{MaxValueSize: s.MaxValueSize, Logger: log}),
+		ConnState: fresh.track,
+		Handler: httpapi.New(node, httpapi.Options{MaxValueSize: s.MaxValueSize, Logger: log,
+			Ring: sec.ring, Tokens: sec.tokens}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -125,7 +137,12 @@ func run(c *cli.Context) error {
 		return err
 	}
 	log.Info("diststored started", "version", version, "addr", s.Bind.String(), "http", httpAddr,
-		"group", s.Group.String(), "config", s.ConfigFile, "store", dbPath, "keys", st.Len())
+		"group", s.Group.String(), "config", s.ConfigFile, "store", dbPath, "keys", st.Len(),
+		"cluster_key", sec.ring != nil, "client_tokens", sec.tokens != nil)
+	if sec.ring == nil {
+		log.Warn("no cluster key (--" + flagClusterKeyFile + "): any host on the LAN can join this cluster, " +
+			"take it over and read, write and delete keys; see Security in the README")
+	}
 
 	if s.PprofAddr.IsValid() {
 		stopPprof, err := servePprof(s.PprofAddr, log)
@@ -230,4 +247,75 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// secrets are the node's cluster key and client tokens, each nil when
+// not configured.
+type secrets struct {
+	ring   *clusterkey.Ring
+	tokens *httpapi.Tokens
+}
+
+// loadSecrets reads the key and token files the settings name.
+func loadSecrets(s settings) (secrets, error) {
+	var sec secrets
+	var err error
+	if s.ClusterKeyFile != "" {
+		// The window of a datagram's timestamp is the clock skew a
+		// version may have: a node further off cannot write anyway.
+		sec.ring, err = clusterkey.Load(s.ClusterKeyFile, clusterkey.Options{Window: s.MaxClockSkew})
+		if err != nil {
+			return sec, fmt.Errorf("--%s: %w", flagClusterKeyFile, err)
+		}
+	}
+	if s.ClientTokenFile != "" {
+		if sec.tokens, err = httpapi.LoadTokens(s.ClientTokenFile); err != nil {
+			return sec, fmt.Errorf("--%s: %w", flagClientTokenFile, err)
+		}
+	}
+	return sec, nil
+}
+
+// reloadOnHangup reads the key and token files again on each SIGHUP
+// until the returned function is called. A file that fails to load
+// leaves what is in use and is logged.
+func (sec secrets) reloadOnHangup(log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if sec.ring == nil && sec.tokens == nil {
+				log.Info("SIGHUP: no cluster key or client token file to reload")
+				continue
+			}
+			if sec.ring != nil {
+				if err := sec.ring.Reload(); err != nil {
+					log.Error("SIGHUP: cluster key not reloaded, the keys in use stay", "err", err)
+				} else {
+					log.Info("SIGHUP: cluster key reloaded", "file", sec.ring.Path(), "keys", sec.ring.Len())
+				}
+			}
+			if sec.tokens != nil {
+				if err := sec.tokens.Reload(); err != nil {
+					log.Error("SIGHUP: client tokens not reloaded, the tokens in use stay", "err", err)
+				} else {
+					log.Info("SIGHUP: client tokens reloaded")
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		wg.Wait()
+	}
 }

@@ -22,7 +22,7 @@ type Status struct {
 	Reconciling bool           `json:"reconciling"`
 	Keys        int            `json:"keys"`         // keys held durably
 	Cached      int            `json:"cached"`       // copies in the cache
-	CacheMB     float64        `json:"cache_mib"`    // bytes of those copies, in MiB
+	CacheMB     float64        `json:"cache_mib"`    // memory those copies take, in MiB
 	Members     []MemberStatus `json:"members"`      // by address, this node included
 	Local       uint64         `json:"reads_local"`  // GET /get served from what this node holds
 	Remote      uint64         `json:"reads_remote"` // GET /get fetched from another node

@@ -118,7 +118,7 @@ func TestNode_ClientTTL_ExpiresEverywhere(t *testing.T) {
 
 func TestNode_CacheBound_EvictsButMastersKeepEverything(t *testing.T) {
 	c := newTestCluster(t)
-	c.cfg.CacheMaxBytes = 8 * (1024 + 64 + 8) // room for about 8 values of 1 KiB
+	c.cfg.CacheMaxBytes = 8 * (1024 + 256) // room for about 8 values of 1 KiB and their bookkeeping
 	c.startN(4)
 	others := c.nonMasters()
 	value := []byte(strings.Repeat("x", 1024))

@@ -65,9 +65,10 @@ type Config struct {
 	// CacheTTL is how long a non-master keeps a copy it fetched or that
 	// was written through it. 0 means DefaultCacheTTL.
 	CacheTTL time.Duration
-	// CacheMaxBytes bounds the copies a non-master keeps (keys, values and
-	// a small overhead per entry); the least recently used go first.
-	// 0 means DefaultCacheMaxBytes.
+	// CacheMaxBytes bounds the heap memory the copies a non-master keeps
+	// take, in bytes: keys, values and about 210 bytes of bookkeeping per
+	// entry; the least recently used go first. 0 means
+	// DefaultCacheMaxBytes.
 	CacheMaxBytes int64
 	// TombstoneTTL is how long a deleted key's tombstone is kept, so that
 	// an older write arriving late or a node that was down during the

@@ -136,7 +136,7 @@ var (
 	descCached = prometheus.NewDesc("diststore_cache_entries",
 		"Copies held in the cache.", nil, nil)
 	descCacheBytes = prometheus.NewDesc("diststore_cache_bytes",
-		"Bytes of the copies held in the cache, as counted against --cache-max-bytes.", nil, nil)
+		"Memory the copies held in the cache take, bookkeeping included, as counted against --cache-max-bytes.", nil, nil)
 	descCacheDropped = prometheus.NewDesc("diststore_cache_dropped_total",
 		"Copies dropped from the cache, by reason: evicted, expired, invalidated.", []string{"reason"}, nil)
 	descPurged = prometheus.NewDesc("diststore_purged_total",

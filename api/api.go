@@ -17,8 +17,9 @@ type Status struct {
 	Synced   bool     `json:"synced"`    // a master that holds every key
 	Ready    bool     `json:"ready"`     // joined, and the masters are known (GET /readyz)
 	// Reconciling: this node holds entries from before it was demoted or
-	// restarted that it has not yet checked against the masters (and
-	// written back what they lack); until then reads skip them.
+	// restarted that it has not yet verified on every master (after
+	// writing back what they lack); until then reads skip them and they
+	// stay on its disk.
 	Reconciling bool           `json:"reconciling"`
 	Keys        int            `json:"keys"`         // keys held durably
 	Cached      int            `json:"cached"`       // copies in the cache

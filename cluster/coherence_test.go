@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -310,4 +311,107 @@ func TestNode_BothMastersDown_DataReturnsWithThem(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// swallowingPeers is memPeers whose forwarded writes to one address are
+// answered as taken and not stored, while it is set: a new master that
+// says it holds a write-back and does not.
+type swallowingPeers struct {
+	*memPeers
+	mu        sync.Mutex // guards the fields below
+	to        netip.Addr // writes to it are swallowed; the zero Addr for none
+	swallowed int
+}
+
+func (p *swallowingPeers) swallow(a netip.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.to = a
+}
+
+func (p *swallowingPeers) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.swallowed
+}
+
+func (p *swallowingPeers) Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) (store.Version, error) {
+	p.mu.Lock()
+	if to.Addr() == p.to {
+		p.swallowed++
+		p.mu.Unlock()
+		return e.Version, nil
+	}
+	p.mu.Unlock()
+	return p.memPeers.Forward(ctx, to, key, e, epoch)
+}
+
+// TestNode_DemotedMaster_KeepsDataUntilEveryMasterHoldsIt: both masters
+// crash; the new ones hold nothing. An old master comes back and writes
+// back what they lack, but one new master only says it takes the writes.
+// The old master keeps those keys durable through repeated attempts
+// (reads skip them) and drops them only once the writes stick and every
+// master holds every key.
+func TestNode_DemotedMaster_KeepsDataUntilEveryMasterHoldsIt(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.CheckInterval = time.Hour // no digest repair between the new masters
+	sw := &swallowingPeers{memPeers: c.peers}
+	c.via = sw
+	nodes := c.startN(4)
+	var keys []string
+	for i := range 20 {
+		k := fmt.Sprintf("k%02d", i)
+		_, err := nodes[i%4].Put(ctx(t), k, []byte("v"+k))
+		require.NoError(t, err)
+		keys = append(keys, k)
+	}
+	old := c.waitAgreed()
+	stores := map[int]store.Store{}
+	for _, m := range old {
+		i := int(m.As4()[3])
+		stores[i] = c.crash(i)
+	}
+	fresh := c.waitAgreed()
+	// The new masters hold what they had cached, not the rest.
+	var lacked []string
+	for _, k := range keys {
+		if _, ok := c.node(fresh[1]).GetLocal(k); !ok {
+			lacked = append(lacked, k)
+		}
+	}
+	require.NotEmpty(t, lacked)
+	sw.swallow(fresh[1])
+	back := c.startWith(int(old[0].As4()[3]), stores[int(old[0].As4()[3])])
+	c.waitAgreed()
+	require.False(t, back.Masters().Has(back.Addr()))
+
+	// Two attempts at least: every key it lacked swallowed twice.
+	eventually(t, 5*time.Second, func() error {
+		if n := sw.count(); n < 2*len(lacked) {
+			return fmt.Errorf("%d write-backs swallowed", n)
+		}
+		return nil
+	})
+	for _, k := range keys {
+		_, ok := c.node(fresh[0]).GetLocal(k)
+		require.True(t, ok, "the master that takes writes holds %s", k)
+	}
+	st := back.Status()
+	assert.Equal(t, len(lacked), st.Keys, "the old master still holds durably what a master lacks")
+	assert.True(t, st.Reconciling)
+
+	sw.swallow(netip.Addr{})
+	eventually(t, 5*time.Second, func() error {
+		if st := back.Status(); st.Keys != 0 || st.Reconciling {
+			return fmt.Errorf("old master holds %d keys durably, reconciling %t", st.Keys, st.Reconciling)
+		}
+		return nil
+	})
+	for _, k := range keys {
+		for _, m := range fresh {
+			e, ok := c.node(m).GetLocal(k)
+			require.True(t, ok, "master %s holds %s", m, k)
+			assert.Equal(t, "v"+k, string(e.Value))
+		}
+	}
 }

@@ -33,6 +33,18 @@
 // from the other master every key it lacks or holds an older version of
 // (GET /dump, streamed), then says in its heartbeats that it is synced.
 //
+// # Demotion
+//
+// A node that is not a master but holds entries durably (a replaced
+// master, or any node restarted over its data dir) hands them to the
+// masters (demote.go) and drops its durable copy of an entry only once
+// every master of the pair holds it: not before the pair is settled in
+// this node's view and every master has said in its heartbeat that it is
+// synced, and then only for the entries that every master's versions
+// (dump without values), read after the write-back, show at the same
+// version or newer. The rest stays durable and is tried again with
+// backoff; until nothing is left, reads skip the durable store.
+//
 // # Writes
 //
 // Write (write.go) is the one entry point of a client's write. It gets a

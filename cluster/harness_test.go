@@ -158,6 +158,9 @@ type testCluster struct {
 	net   *mcast.MemNetwork
 	peers *memPeers
 	cfg   cluster.Config
+	// via, when set, carries the nodes' requests instead of peers: a
+	// wrapper of peers that a test makes misbehave.
+	via   cluster.Peers
 	mu    sync.Mutex
 	nodes map[netip.Addr]*testNode
 }
@@ -212,6 +215,9 @@ func (c *testCluster) startWith(i int, st store.Store) *testNode {
 	cfg := c.cfg
 	cfg.Addr = a
 	cfg.Peers = c.peers
+	if c.via != nil {
+		cfg.Peers = c.via
+	}
 	tr := c.net.Join(a)
 	n, err := cluster.New(cfg, tr, st)
 	require.NoError(c.t, err)

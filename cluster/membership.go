@@ -316,7 +316,12 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 		o.members[m.Addr] = mem
 		n.log.Info("member joined", "member", m.Addr.String(), "keys", m.N)
 	}
-	mem.keys, mem.lastSeen, mem.synced, mem.pair = m.N, n.now(), m.Flags&mcast.FlagSynced != 0, theirs
+	synced := m.Flags&mcast.FlagSynced != 0
+	if synced && (!mem.synced || !mem.pair.Equal(theirs)) && theirs.Equal(o.pair) && o.pair.Has(m.Addr) &&
+		!o.pair.Has(n.self) && n.demoting.Load() {
+		n.kickSync() // a master of the pair is synced: a demotion waiting for it goes on
+	}
+	mem.keys, mem.lastSeen, mem.synced, mem.pair = m.N, n.now(), synced, theirs
 	if len(theirs.Masters) > 0 && election.Better(theirs, o.pair) {
 		if n.acceptable(theirs, m.Addr) {
 			n.adopt(theirs, "learnt from "+m.Addr.String())

@@ -22,13 +22,23 @@ type stepper struct {
 	now time.Time
 }
 
+// stepStart is a stepped node's fake time when it is built.
+var stepStart = time.Unix(1_700_000_000, 0)
+
 func newStepper(t *testing.T, self string) *stepper {
+	t.Helper()
+	return newStepperOver(t, self, noPeers{}, store.NewMemory())
+}
+
+// newStepperOver is newStepper with the node's requests going to peers
+// and its durable store st, as after a restart over a data dir.
+func newStepperOver(t *testing.T, self string, peers Peers, st store.Store) *stepper {
 	t.Helper()
 	tr := mcast.NewMemNetwork().Join(netip.MustParseAddr(self))
 	t.Cleanup(func() { _ = tr.Close() })
-	n, err := New(Config{Addr: netip.MustParseAddr(self), Peers: noPeers{}}, tr, store.NewMemory())
+	n, err := New(Config{Addr: netip.MustParseAddr(self), Peers: peers}, tr, st)
 	require.NoError(t, err)
-	s := &stepper{t: t, n: n, now: time.Unix(1_700_000_000, 0)}
+	s := &stepper{t: t, n: n, now: stepStart}
 	n.now = func() time.Time { return s.now }
 	n.own.bootUntil = s.now.Add(2 * n.cfg.HeartbeatInterval)
 	n.own.lastTick = s.now

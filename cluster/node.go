@@ -51,7 +51,8 @@ const (
 // an immutable view that everyone else reads without a lock. Open
 // queries belong to miss resolution (queries), the durable store and the
 // cache lock themselves, and demoting is set when this node loses its seat
-// and cleared by the sync loop once its data is checked.
+// and cleared by the sync loop once every entry it held durably is
+// verified on every master and dropped (demote).
 type Node struct {
 	cfg  Config
 	self netip.Addr
@@ -78,7 +79,7 @@ type Node struct {
 	requests chan func()
 
 	queries  queries
-	demoting atomic.Bool // entries in durable may be stale: reads skip them until reconciled
+	demoting atomic.Bool // entries in durable may be stale: reads skip them until handed to the masters
 
 	// keyLocks serialise conditional writes of one key on this node.
 	keyLocks [64]sync.Mutex

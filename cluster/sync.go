@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -9,16 +10,31 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/diststore/diststore/election"
 	"github.com/diststore/diststore/store"
 )
 
 // syncLoop keeps this node's durable store right for its role: a master
 // copies what it lacks from the other master; a node that is not master
-// turns what it holds durably into checked cache entries. It also runs
-// the janitor. It runs whenever kicked, retries what failed, and purges
-// every JanitorInterval.
+// hands what it holds durably to the masters (demote). It also runs the
+// janitor. It runs whenever kicked, retries what failed, and purges every
+// JanitorInterval.
+//
+// Retries: a failed sync is tried again after a heartbeat interval. A
+// demotion that is not done backs off instead: one heartbeat interval,
+// doubling up to demoteRetryMax intervals, counted apart for attempts
+// that found the new masters not synced (cheap: nothing is asked of them;
+// a master heard synced, or a new pair, kicks the next attempt at once)
+// and for attempts that read the masters' versions and could not verify
+// every entry (each costs every master a dump; while one backs off, only
+// a new pair starts the next attempt early). Either count starts again
+// with a new pair. Every attempt that does not finish logs one line with
+// its counts.
 func (n *Node) syncLoop() {
-	var retry <-chan time.Time
+	var (
+		retry <-chan time.Time
+		dr    demoteRetry
+	)
 	janitor := time.NewTicker(n.cfg.JanitorInterval)
 	defer janitor.Stop()
 	check := time.NewTicker(jitter(n.cfg.CheckInterval))
@@ -38,14 +54,59 @@ func (n *Node) syncLoop() {
 			}
 			continue
 		case <-n.syncKick:
+			if retry != nil && dr.failures > 0 && n.view.Load().pair.Equal(dr.pair) {
+				continue // a demotion backing off: its timer runs it
+			}
 		case <-retry:
 		}
 		retry = nil
-		if err := n.syncOnce(); err != nil {
+		err := n.syncOnce()
+		if pair := n.view.Load().pair; err == nil || !pair.Equal(dr.pair) {
+			dr = demoteRetry{pair: pair}
+		}
+		var incomplete *demoteIncomplete
+		switch {
+		case err == nil:
+		case errors.As(err, &incomplete):
+			dr.failures++
+			d := jitter(demoteBackoff(n.cfg.HeartbeatInterval, dr.failures))
+			n.log.Warn("not a master: durable copy kept, entries not yet on every master; will retry",
+				append(incomplete.logAttrs(), "attempt", dr.failures, "retry_in", d.Round(time.Millisecond).String())...)
+			retry = time.After(d)
+		case errors.Is(err, errPairNotSynced):
+			dr.waits++
+			d := jitter(demoteBackoff(n.cfg.HeartbeatInterval, dr.waits))
+			n.log.Info("not a master: durable copy kept until the new masters are synced",
+				"reason", err.Error(), "keys", n.durable.Len(), "attempt", dr.waits, "retry_in", d.Round(time.Millisecond).String())
+			retry = time.After(d)
+		default:
+			dr = demoteRetry{pair: dr.pair}
 			n.log.Warn("sync failed, will retry", "err", err)
 			retry = time.After(jitter(n.cfg.HeartbeatInterval))
 		}
 	}
+}
+
+// demoteRetry is what the sync loop counts of a demotion not yet done.
+type demoteRetry struct {
+	pair     election.Pair // the pair the counts are for
+	waits    int           // attempts in a row that found the masters not synced
+	failures int           // attempts in a row that could not verify every entry
+}
+
+// demoteRetryMax bounds a demotion's backoff, in heartbeat intervals
+// (10 s at the default interval).
+const demoteRetryMax = 20
+
+// demoteBackoff is the wait before a demotion's next attempt after
+// attempts attempts in a row that did not finish: hb, doubling, at most
+// demoteRetryMax*hb.
+func demoteBackoff(hb time.Duration, attempts int) time.Duration {
+	d := hb
+	for i := 1; i < attempts && d < demoteRetryMax*hb; i++ {
+		d *= 2
+	}
+	return min(d, demoteRetryMax*hb)
 }
 
 // syncOnce does what the node's current role needs.
@@ -55,7 +116,7 @@ func (n *Node) syncOnce() error {
 		if n.leaving.Load() {
 			return nil // keep the data dir as it is for the next start
 		}
-		return n.demote(pair)
+		return n.demote()
 	}
 	if err := n.promote(); err != nil {
 		return err

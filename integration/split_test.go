@@ -124,7 +124,7 @@ func TestFault_Split(t *testing.T) {
 	}
 	t.Logf("FIGURE split: after healing %s", res.summary())
 	for _, n := range sideA[:2] {
-		t.Logf("demoted master %s: %s", n.addr, logLines(n, "not a master: checked"))
+		t.Logf("demoted master %s: %s", n.addr, logLines(n, "not a master:"))
 	}
 }
 

@@ -19,6 +19,7 @@
 #   BENCH_RSS_KEYS        keys of the RSS figure (1000000)
 #   BENCH_GO_BENCHTIME    -benchtime of the Go micro-benchmarks but BenchmarkWrite (200ms)
 #   BENCH_WRITE_BENCHTIME -benchtime of cluster's BenchmarkWrite, run 3 times (3000x)
+#   BENCH_IDLE_SECONDS    window of the idle-CPU figure, with and without a cluster key (20)
 #   BENCH_ONLY            figures to run, a subset of "go reads misses writes resync rss scale"
 #   BENCH_PPROF           1: profile the node during each read figure, into bin/bench-logs
 #   BENCH_OUT             where the JSON goes (bench-results.json)
@@ -50,8 +51,8 @@ if [ "${DISTSTORE_BENCH_IN_NETNS:-}" != 1 ]; then
 	done
 	unshare -rn sh -c "$NETNS_SETUP && exec true" ||
 		die "cannot create a private network namespace with \`unshare -rn\` (needs root or unprivileged user namespaces)"
-	log "building bin/diststored bin/diststore-bench bin/diststore-baseline"
-	CGO_ENABLED=0 "$GO" build -trimpath -o bin/ ./cmd/diststored ./cmd/diststore-bench ./cmd/diststore-baseline
+	log "building bin/diststored bin/diststore bin/diststore-bench bin/diststore-baseline"
+	CGO_ENABLED=0 "$GO" build -trimpath -o bin/ ./cmd/diststored ./cmd/diststore ./cmd/diststore-bench ./cmd/diststore-baseline
 	# Fetch what the micro-benchmarks' tests need while the network is here.
 	unit=$("$GO" list ./... | grep -v /integration)
 	"$GO" list -test -deps $unit >/dev/null
@@ -288,47 +289,95 @@ fi
 stop_nodes
 
 # ---------------------------------------------------------------------------
-if has misses; then
-	log "misses: 10 nodes on 127.0.2.11-20"
-	ten=()
+# cpu_ticks PID...: the user and system CPU time the processes used so far,
+# in clock ticks (/proc/PID/stat fields 14 and 15).
+cpu_ticks() {
+	local t=0 p f
+	for p in "$@"; do
+		read -ra f <"/proc/$p/stat"
+		# Field 2, the command, holds no space here (diststored): fields
+		# 14 and 15 are at indexes 13 and 14.
+		t=$((t + f[13] + f[14]))
+	done
+	echo "$t"
+}
+
+# miss_run LABEL MCAST_PORT [FLAG...]: 10 nodes on 127.0.2.11-20 started with
+# FLAGs; measures their idle CPU, the 404 of a key no node holds and the
+# first read of a key only the masters hold. Sets idle_pct (percent of a
+# core per node), miss_p50, miss_p99, miss_rps, first_p50, first_p99,
+# first_rps, first_n.
+miss_run() {
+	local label=$1 port=$2
+	shift 2
+	log "misses ($label): 10 nodes on 127.0.2.11-20"
+	local ten=() i
 	for i in $(seq 11 20); do
 		ten+=("127.0.2.$i")
-		start_node "127.0.2.$i" 4902
+		start_node "127.0.2.$i" "$port" "$@"
 	done
 	wait_cluster 2 "${ten[@]}"
+	local npids=()
+	for i in $(seq 11 20); do npids+=("$(eval echo "\$pid_$i")"); done
+	# Idle: heartbeats, the masters' digest checks, nothing else. The
+	# window is the measurement, not a wait for a condition.
+	local t0 t1 hz=$(getconf CLK_TCK) idle_secs=${BENCH_IDLE_SECONDS:-20}
+	t0=$(cpu_ticks "${npids[@]}")
+	sleep "$idle_secs"
+	t1=$(cpu_ticks "${npids[@]}")
+	idle_pct=$(calc "100 * ($t1 - $t0) / $hz / $idle_secs / 10")
+
+	local ms urls=() a j n=10000 remote=0 r u
 	mapfile -t ms < <(masters_of 127.0.2.11)
-	urls=()
 	for a in "${ten[@]}"; do
 		case " ${ms[*]} " in *" $a "*) ;; *) urls+=("http://$a:8181") ;; esac
 	done
 	[ ${#urls[@]} -eq 8 ] || die "want 8 non-masters, have ${#urls[@]} (masters: ${ms[*]})"
 
 	j=$(bench --op miss --conns "$LAT_CONNS" --duration "$DUR" "${urls[@]}")
-	check_run "$j" "misses"
-	p50=$(jms p50_ms "$j") p99=$(jms p99_ms "$j")
-	note="$LAT_CONNS conns over the 8 non-masters, $(num "$(jnum req_per_sec "$j")") req/s; the original waited --multicast-timeout (1 s)"
-	row "404 for a key no node holds, 10 nodes: p50" "$p50" "ms" "" "" "" "" "$note"
-	row "404 for a key no node holds, 10 nodes: p99" "$p99" "ms" "" "" "<= 5 ms" "$(met "$p99 <= 5")" "$note"
+	check_run "$j" "misses ($label)"
+	miss_p50=$(jnum p50_ms "$j") miss_p99=$(jnum p99_ms "$j") miss_rps=$(jnum req_per_sec "$j")
 
-	n=10000
 	j=$(bench --op put --prefix fg- --keys $n --requests $n --conns 16 "http://${ms[0]}:8181")
-	check_all "$j" "preloading $n keys through a master" "$n"
+	check_all "$j" "preloading $n keys through a master ($label)" "$n"
 	j=$(bench --op first-get --prefix fg- --keys $n --conns "$LAT_CONNS" --duration 60s "${urls[@]}")
-	check_run "$j" "first reads"
-	[ "$(jnum requests "$j")" -eq $n ] || die "first-get read $(jnum requests "$j") of $n keys"
+	check_run "$j" "first reads ($label)"
+	[ "$(jnum requests "$j")" -eq $n ] || die "first-get ($label) read $(jnum requests "$j") of $n keys"
 	# Every read must have been a fetch from the cluster, not a local hit.
-	remote=0
 	for u in "${urls[@]}"; do
 		a=${u#http://}
 		r=$(status "${a%:*}" | grep -o '"reads_remote":[0-9]*' | cut -d: -f2)
 		remote=$((remote + ${r:-0}))
 	done
-	[ "$remote" -eq $n ] || die "first-get: the non-masters fetched $remote keys from the cluster, want $n"
-	p50=$(jms p50_ms "$j") p99=$(jms p99_ms "$j")
-	note="each of $n keys held by the masters read once, $LAT_CONNS conns over the 8 non-masters, $(num "$(jnum req_per_sec "$j")") req/s"
-	row "first GET /get of a key only the masters hold: p50" "$p50" "ms" "" "" "<= 1 ms" "$(met "$p50 <= 1")" "$note"
-	row "first GET /get of a key only the masters hold: p99" "$p99" "ms" "" "" "<= 5 ms" "$(met "$p99 <= 5")" "$note"
+	[ "$remote" -eq $n ] || die "first-get ($label): the non-masters fetched $remote keys from the cluster, want $n"
+	first_p50=$(jnum p50_ms "$j") first_p99=$(jnum p99_ms "$j") first_rps=$(jnum req_per_sec "$j") first_n=$n
 	stop_nodes
+}
+
+if has misses; then
+	miss_run "no cluster key" 4902
+	open_idle=$idle_pct open_m50=$miss_p50 open_m99=$miss_p99 open_f50=$first_p50 open_f99=$first_p99
+	note="$LAT_CONNS conns over the 8 non-masters, $(num "$miss_rps") req/s; the original waited --multicast-timeout (1 s)"
+	row "404 for a key no node holds, 10 nodes: p50" "$(num "$miss_p50")" "ms" "" "" "" "" "$note"
+	row "404 for a key no node holds, 10 nodes: p99" "$(num "$miss_p99")" "ms" "" "" "<= 5 ms" "$(met "$miss_p99 <= 5")" "$note"
+	note="each of $first_n keys held by the masters read once, $LAT_CONNS conns over the 8 non-masters, $(num "$first_rps") req/s"
+	row "first GET /get of a key only the masters hold: p50" "$(num "$first_p50")" "ms" "" "" "<= 1 ms" "$(met "$first_p50 <= 1")" "$note"
+	row "first GET /get of a key only the masters hold: p99" "$(num "$first_p99")" "ms" "" "" "<= 5 ms" "$(met "$first_p99 <= 5")" "$note"
+
+	# The same with a cluster key: every datagram sealed and opened, every
+	# node-to-node request signed and verified.
+	printf '%s\n' "$(bin/diststore keygen)" >"$work/cluster.key"
+	chmod 600 "$work/cluster.key"
+	miss_run "cluster key" 4905 --cluster-key-file "$work/cluster.key"
+	note="the same 10-node figures with --cluster-key-file, run after those without; baseline: without a key"
+	for f in "404 p50:miss_p50:open_m50" "404 p99:miss_p99:open_m99" "first GET p50:first_p50:open_f50" "first GET p99:first_p99:open_f99"; do
+		IFS=: read -r name cur base <<<"$f"
+		row "with a cluster key: $name" "$(num "${!cur}")" "ms" "$(num "${!base}") ms" "$(calc "${!cur} / ${!base}")" \
+			"<= 1.10x" "$(met "${!cur} <= 1.10 * ${!base}")" "$note"
+	done
+	row "with a cluster key: idle CPU per node" "$(num "$idle_pct")" "% of a core" "$(num "$open_idle") %" \
+		"$(calc "$idle_pct / $open_idle")" "<= 1.10x" "$(met "$idle_pct <= 1.10 * $open_idle")" \
+		"10 idle nodes for ${BENCH_IDLE_SECONDS:-20}s each way (heartbeats, digest checks), user+system time from /proc"
 fi
 
 # ---------------------------------------------------------------------------

@@ -264,16 +264,21 @@ func (c *cache) stats() cacheStats {
 	return cacheStats{Entries: c.lru.Len(), Bytes: c.bytes, Evicted: c.evicted, Expired: c.expired}
 }
 
-// keys returns the keys cached and not expired.
-func (c *cache) keys() []string {
+// sortedKeys returns the keys cached and not expired, sorted. Keys only:
+// the strings share their bytes with the cache, so the slice costs a
+// string header (16 bytes) per entry, a small part of the entryOverhead
+// bytes every entry counts against maxBytes.
+func (c *cache) sortedKeys() []string {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := c.now()
-	out := make([]string, 0, c.lru.Len())
-	for _, k := range c.lru.Keys() {
+	keys := c.lru.Keys()
+	live := keys[:0]
+	for _, k := range keys {
 		if v, ok := c.lru.Peek(k); ok && now.Before(v.expires) {
-			out = append(out, k)
+			live = append(live, k)
 		}
 	}
-	return out
+	c.mu.Unlock()
+	slices.Sort(live)
+	return live
 }

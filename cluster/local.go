@@ -67,6 +67,62 @@ func (n *Node) lookupLocal(key string, touch bool) (store.Entry, bool) {
 	return n.cache.peek(key)
 }
 
+// listChunk is the most keys ListKeys hands to its fn at once.
+const listChunk = 512
+
+// ListKeys calls fn with every key this node holds live, owned or cached,
+// once each and in key order, a chunk of at most listChunk keys at a time
+// and never an empty one, until fn returns an error, which ListKeys
+// returns. keys is valid only during the call.
+//
+// No value is read. The durable store, as large as the data, is walked a
+// chunk at a time (store.RangeKeys), each chunk in its own short read
+// transaction. The cache is bounded by CacheMaxBytes, so its keys are
+// taken at once, sorted, and merged in: a string header per cached key,
+// under a tenth of what the entry counts against CacheMaxBytes.
+func (n *Node) ListKeys(fn func(keys []string) error) error {
+	cached := n.cache.sortedKeys()
+	out := make([]string, 0, listChunk)
+	emit := func(k string) error {
+		out = append(out, k)
+		if len(out) < listChunk {
+			return nil
+		}
+		err := fn(out)
+		out = out[:0]
+		return err
+	}
+	err := n.durable.RangeKeys("", n.nowMs(), func(keys []string) error {
+		for _, k := range keys {
+			// The cached keys up to k; one equal to k is listed once.
+			for len(cached) > 0 && cached[0] <= k {
+				if cached[0] < k {
+					if err := emit(cached[0]); err != nil {
+						return err
+					}
+				}
+				cached = cached[1:]
+			}
+			if err := emit(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range cached {
+		if err := emit(k); err != nil {
+			return err
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return fn(out)
+}
+
 // isMaster reports whether this node is one of the current masters.
 func (n *Node) isMaster() bool { return n.view.Load().isMaster(n.self) }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -271,19 +270,4 @@ func (n *Node) onAnswer(p mcast.Packet, m mcast.Message) {
 	case ch <- m.Addr:
 	default:
 	}
-}
-
-// Keys returns every key this node holds, owned or cached, sorted.
-func (n *Node) Keys() []string {
-	now := n.nowMs()
-	var keys []string
-	n.durable.Range(func(k string, e store.Entry) bool {
-		if e.Live(now) {
-			keys = append(keys, k)
-		}
-		return true
-	})
-	keys = append(keys, n.cache.keys()...)
-	slices.Sort(keys)
-	return slices.Compact(keys)
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"io"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -47,6 +48,8 @@ type fakeNode struct {
 	putHook func(ctx context.Context) error
 	// dumpHook, when set, writes the dump instead (set before serving).
 	dumpHook func(w io.Writer) error
+	// listHook, when set, runs instead of ListKeys' walk of entries.
+	listHook func(fn func(keys []string) error) error
 
 	puts      []putCall
 	putLocals []putCall
@@ -230,15 +233,32 @@ func (f *fakeNode) GetLocal(key string) (store.Entry, bool) {
 	return e, ok
 }
 
-func (f *fakeNode) Keys() []string {
+// fakeListChunk is how many keys the fake's ListKeys hands over at once:
+// small, so that a few keys make several chunks.
+const fakeListChunk = 2
+
+// ListKeys lists the keys of the entries, sorted, in chunks of
+// fakeListChunk; listHook, when set, lists instead.
+func (f *fakeNode) ListKeys(fn func(keys []string) error) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	keys := make([]string, 0, len(f.entries))
-	for k := range f.entries {
-		keys = append(keys, k)
+	hook := f.listHook
+	keys := slices.Sorted(maps.Keys(f.entries))
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(fn)
 	}
-	slices.Sort(keys)
-	return keys
+	for chunk := range slices.Chunk(keys, fakeListChunk) {
+		if err := fn(chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeNode) setListHook(h func(fn func(keys []string) error) error) {
+	f.mu.Lock()
+	f.listHook = h
+	f.mu.Unlock()
 }
 
 // WriteDump writes "dump\n", or "dump without values\n".

@@ -27,7 +27,7 @@ type Node interface {
 	Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error)
 	Get(ctx context.Context, key string) (store.Entry, cluster.Source, error)
 	GetLocal(key string) (store.Entry, bool)
-	Keys() []string
+	ListKeys(fn func(keys []string) error) error
 	WriteDump(w io.Writer, values bool) error
 	Status() cluster.Status
 	Ready() bool
@@ -43,9 +43,9 @@ type Options struct {
 	MaxValueSize int64
 	// WriteTimeout bounds a write, forwarding included. 0 means 15s.
 	WriteTimeout time.Duration
-	// DumpTimeout bounds one GET /dump from start to end; a stream that
-	// has not finished by then is cut (the reader's sync retries). 0 means
-	// 10 min: a million entries stream in seconds.
+	// DumpTimeout bounds one GET /dump or GET /list from start to end; a
+	// stream that has not finished by then is cut (the reader's sync
+	// retries a dump). 0 means 10 min: a million entries stream in seconds.
 	DumpTimeout time.Duration
 	// DumpStreams bounds the GET /dump streams served at once (each holds
 	// a read transaction open); more are answered 503. 0 means 4.
@@ -454,14 +454,58 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 	plain(w, http.StatusOK, "stored locally\n")
 }
 
-func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
+// handleList streams the keys the node holds, one per line, a chunk at a
+// time: each chunk is written and flushed to the client before the next
+// is read, so memory stays bounded by a chunk however many keys there
+// are. Like a dump, the stream moves its write deadline on at each write
+// and is cut at DumpTimeout; a client that goes away ends the walk.
+//
+// Unlike dumps, lists are not capped: a list holds no read transaction
+// between chunks and buffers a chunk of keys and no value (on a
+// non-master, also a string header per cached key, bounded by the cache),
+// about what a single PUT buffers for its value.
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	bw := bufio.NewWriter(w)
-	for _, k := range s.node.Keys() {
-		_, _ = bw.WriteString(k)
-		_ = bw.WriteByte('\n')
+	if r.Method == http.MethodHead {
+		return // no body: no need to walk the keys
 	}
-	_ = bw.Flush()
+	rc := http.NewResponseController(w)
+	dw := &deadlineWriter{w: w, rc: rc, idle: streamWriteIdle, end: time.Now().Add(s.opts.DumpTimeout)}
+	bw := bufio.NewWriterSize(dw, 32<<10)
+	ctx := r.Context()
+	var clientErr error // why the client's side ended the stream
+	wrote := false
+	err := s.node.ListKeys(func(keys []string) error {
+		if clientErr = ctx.Err(); clientErr != nil {
+			return clientErr // the client went away
+		}
+		wrote = true
+		for _, k := range keys {
+			_, _ = bw.WriteString(k)
+			_ = bw.WriteByte('\n')
+		}
+		if clientErr = bw.Flush(); clientErr != nil { // the first error of a write, kept by bw
+			return clientErr
+		}
+		// On to the client now, not when net/http's buffers fill.
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			clientErr = err
+		}
+		return clientErr
+	})
+	switch {
+	case err == nil:
+	case clientErr != nil:
+		s.log.Debug("list cut short", "err", err)
+	case !wrote:
+		s.log.Warn("list failed", "err", err)
+		writeError(w, err)
+	default:
+		// Keys are written: abort the response rather than end it as if
+		// the list were whole.
+		s.log.Warn("list failed", "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // handleDump streams every entry. A dump of a large store outlasts the
@@ -476,15 +520,15 @@ func (s *Server) handleDump(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), idle: dumpWriteIdle,
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), idle: streamWriteIdle,
 		end: time.Now().Add(s.opts.DumpTimeout)}
 	if err := s.node.WriteDump(dw, r.URL.Query().Get("values") != "0"); err != nil {
 		s.log.Warn("dump cut short", "err", err)
 	}
 }
 
-// dumpWriteIdle is how long one write of a dump may take.
-const dumpWriteIdle = 30 * time.Second
+// streamWriteIdle is how long one write of a dump or a list may take.
+const streamWriteIdle = 30 * time.Second
 
 // deadlineWriter sets the connection's write deadline idle ahead of each
 // write, but never past end; at end it fails every write.
@@ -498,7 +542,7 @@ type deadlineWriter struct {
 func (d *deadlineWriter) Write(p []byte) (int, error) {
 	now := time.Now()
 	if !now.Before(d.end) {
-		return 0, errDumpTimeout
+		return 0, errStreamTimeout
 	}
 	deadline := now.Add(d.idle)
 	if d.end.Before(deadline) {
@@ -508,8 +552,9 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 	return d.w.Write(p)
 }
 
-// errDumpTimeout ends a dump that ran past Options.DumpTimeout.
-var errDumpTimeout = errors.New("dump ran past its deadline")
+// errStreamTimeout ends a dump or a list that ran past
+// Options.DumpTimeout.
+var errStreamTimeout = errors.New("stream ran past its deadline")
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

@@ -39,9 +39,10 @@ const (
 	flagDeleted  = 1 << 0
 	knownFlags   = flagDeleted
 
-	// rangeChunk is how many entries Range and Keys copy out of one read
-	// transaction. A long-lived read transaction would keep bbolt from
-	// remapping a growing file and so block writers.
+	// rangeChunk is how many records Range and RangeKeys read in one read
+	// transaction, and the most keys RangeKeys hands over at once. A
+	// long-lived read transaction would keep bbolt from remapping a
+	// growing file and so block writers.
 	rangeChunk = 512
 
 	defaultLockTimeout = time.Second
@@ -75,7 +76,7 @@ var _ Store = (*Bolt)(nil)
 // been fsynced (unless BoltOptions.NoSync); concurrent writers share
 // transactions and fsyncs (see write).
 //
-// Get, Keys and Range have no error result: after Close, or on a record
+// Get and Range have no error result: after Close, or on a record
 // that cannot be decoded (OpenBolt checks every record, so only damage
 // done while open), an entry reads as absent.
 type Bolt struct {
@@ -264,6 +265,16 @@ func recordDeleted(b []byte) (bool, error) {
 		return false, fmt.Errorf("%w: unknown record flags %#x", ErrCorrupt, f)
 	}
 	return b[12]&flagDeleted != 0, nil
+}
+
+// recordLive validates the header of a record and reports whether its
+// entry is live at nowMs (Entry.Live), without reading the value.
+func recordLive(b []byte, nowMs int64) (bool, error) {
+	deleted, err := recordDeleted(b)
+	if err != nil || deleted {
+		return false, err
+	}
+	return Entry{Expires: int64(binary.BigEndian.Uint64(b[13:]))}.Live(nowMs), nil
 }
 
 // recordVersion returns the version of a record that decodeEntry accepts.
@@ -457,18 +468,6 @@ func (s *Bolt) Delete(key string, ifVersion Version) (bool, error) {
 	return removed, nil
 }
 
-// Keys implements Store.
-func (s *Bolt) Keys() []string {
-	keys := make([]string, 0, s.Len())
-	s.Range(func(k string, e Entry) bool {
-		if !e.Deleted {
-			keys = append(keys, k)
-		}
-		return true
-	})
-	return keys
-}
-
 // Len implements Store.
 func (s *Bolt) Len() int { return int(s.live.Load()) }
 
@@ -477,41 +476,79 @@ type keyEntry struct {
 	e   Entry
 }
 
+// errStop ends a scan whose caller wants no more.
+var errStop = errors.New("stop")
+
 // Range implements Store. It copies up to rangeChunk entries at a time out
 // of a short read transaction and calls fn outside of it.
 func (s *Bolt) Range(fn func(string, Entry) bool) {
-	var after []byte // the last key seen, nil before the first chunk
 	chunk := make([]keyEntry, 0, rangeChunk)
-	for {
+	_ = s.scan("", func(k, v []byte) {
+		if e, err := decodeEntry(v); err == nil {
+			chunk = append(chunk, keyEntry{string(k), e})
+		}
+	}, func() error {
+		for _, ke := range chunk {
+			if !fn(ke.key, ke.e) {
+				return errStop
+			}
+		}
+		clear(chunk) // let the values go
 		chunk = chunk[:0]
+		return nil
+	})
+}
+
+// RangeKeys implements Store. Each chunk is read in its own short read
+// transaction that decodes only the records' headers and copies only
+// their keys; a record that cannot be decoded reads as absent, as in Get.
+// The error of a read transaction (after Close) is returned.
+func (s *Bolt) RangeKeys(after string, nowMs int64, fn func([]string) error) error {
+	keys := make([]string, 0, rangeChunk)
+	return s.scan(after, func(k, v []byte) {
+		if live, err := recordLive(v, nowMs); err == nil && live {
+			keys = append(keys, string(k))
+		}
+	}, func() error {
+		if len(keys) == 0 {
+			return nil // a chunk of tombstones and expired entries
+		}
+		err := fn(keys)
+		keys = keys[:0]
+		return err
+	})
+}
+
+// scan walks the records after the key after ("" for all) in key order,
+// rangeChunk records per read transaction. It calls take with each record
+// inside the transaction (k and v are valid only there: take copies what
+// it keeps), then flush outside it, once per transaction. A flush that
+// fails ends the walk with its error; a transaction that fails, with that
+// error wrapped.
+func (s *Bolt) scan(after string, take func(k, v []byte), flush func() error) error {
+	last := []byte(after) // the last key read; empty before the first
+	for {
 		scanned := 0
 		err := s.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketEntries).Cursor()
 			var k, v []byte
-			if after == nil {
+			if len(last) == 0 {
 				k, v = c.First()
-			} else if k, v = c.Seek(after); bytes.Equal(k, after) {
+			} else if k, v = c.Seek(last); bytes.Equal(k, last) {
 				k, v = c.Next()
 			}
 			for ; k != nil && scanned < rangeChunk; k, v = c.Next() {
 				scanned++
-				after = append(after[:0], k...)
-				if e, err := decodeEntry(v); err == nil {
-					chunk = append(chunk, keyEntry{string(k), e})
-				}
+				last = append(last[:0], k...)
+				take(k, v)
 			}
 			return nil
 		})
 		if err != nil {
-			return
+			return fmt.Errorf("read %s: %w", s.path, err)
 		}
-		for _, ke := range chunk {
-			if !fn(ke.key, ke.e) {
-				return
-			}
-		}
-		if scanned < rangeChunk {
-			return
+		if err := flush(); err != nil || scanned < rangeChunk {
+			return err
 		}
 	}
 }

@@ -44,10 +44,16 @@ type Store interface {
 	// and reports whether it did. It purges tombstones and expired entries
 	// and evicts cached ones without racing a newer write.
 	Delete(key string, ifVersion Version) (bool, error)
-	// Keys returns the keys of all entries that are not tombstones, sorted.
-	// Expired entries not yet deleted are included.
-	Keys() []string
-	// Len returns len(Keys()) in O(1).
+	// RangeKeys calls fn with the keys after the key after ("" for all)
+	// whose entries are live at nowMs (Entry.Live: neither tombstones nor
+	// expired; nowMs 0 keeps expired entries), in key order, in chunks of
+	// at most 512 keys (rangeChunk) and never an empty one, until fn
+	// returns an error, which RangeKeys returns. No value is read or
+	// copied. keys is valid only during the call. fn runs outside any
+	// transaction or lock; writes may run concurrently, as for Range.
+	RangeKeys(after string, nowMs int64, fn func(keys []string) error) error
+	// Len returns the number of entries that are not tombstones, expired
+	// entries not yet deleted included, in O(1).
 	Len() int
 	// Range calls fn for every entry, tombstones included, in key order,
 	// until fn returns false. Writes may run concurrently: an entry
@@ -114,15 +120,29 @@ func (s *Memory) Delete(key string, ifVersion Version) (bool, error) {
 	return true, nil
 }
 
-// Keys implements Store.
-func (s *Memory) Keys() []string { return s.keys(false) }
+// RangeKeys implements Store. It hands over chunks of a sorted snapshot of
+// the keys: the strings share their bytes with the map and no value is
+// copied, so the snapshot costs a string header per key of a store that
+// is all in memory anyway.
+func (s *Memory) RangeKeys(after string, nowMs int64, fn func([]string) error) error {
+	keys := s.keys(after, func(e Entry) bool { return e.Live(nowMs) })
+	for len(keys) > 0 {
+		n := min(len(keys), rangeChunk)
+		if err := fn(keys[:n:n]); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
 
-// keys returns the sorted keys held, with tombstones if tombstones is set.
-func (s *Memory) keys(tombstones bool) []string {
+// keys returns the sorted keys after the key after whose entries keep
+// accepts.
+func (s *Memory) keys(after string, keep func(Entry) bool) []string {
 	s.mu.RLock()
 	keys := make([]string, 0, len(s.m))
 	for k, e := range s.m {
-		if tombstones || !e.Deleted {
+		if k > after && keep(e) {
 			keys = append(keys, k)
 		}
 	}
@@ -141,7 +161,7 @@ func (s *Memory) Len() int {
 // Range implements Store. It iterates over a snapshot of the keys, so fn
 // may run while other goroutines write.
 func (s *Memory) Range(fn func(string, Entry) bool) {
-	for _, k := range s.keys(true) {
+	for _, k := range s.keys("", func(Entry) bool { return true }) {
 		e, ok := s.Get(k)
 		if !ok {
 			continue

@@ -54,12 +54,14 @@ func forEachStore(t *testing.T, test func(t *testing.T, s Store)) {
 	}
 }
 
-// checkInvariants checks that Keys, Len and Range agree with each other.
+// checkInvariants checks that RangeKeys, Len and Range agree with each
+// other.
 func checkInvariants(t testing.TB, s Store) {
 	t.Helper()
-	keys := s.Keys()
-	require.True(t, slices.IsSorted(keys), "Keys not sorted: %q", keys)
-	require.Equal(t, len(keys), s.Len(), "Len and Keys disagree")
+	keys := allKeys(t, s)
+	require.True(t, slices.IsSorted(keys), "RangeKeys not in key order: %q", keys)
+	require.Equal(t, len(slices.Compact(slices.Clone(keys))), len(keys), "RangeKeys lists a key twice")
+	require.Equal(t, len(keys), s.Len(), "Len and RangeKeys disagree")
 	var ranged, live []string
 	s.Range(func(k string, e Entry) bool {
 		ranged = append(ranged, k)
@@ -70,7 +72,28 @@ func checkInvariants(t testing.TB, s Store) {
 	})
 	require.True(t, slices.IsSorted(ranged), "Range not in key order: %q", ranged)
 	require.Equal(t, len(slices.Compact(slices.Clone(ranged))), len(ranged), "Range visits a key twice")
-	require.Equal(t, keys, nonNil(live), "Range and Keys disagree")
+	require.Equal(t, keys, nonNil(live), "Range and RangeKeys disagree")
+}
+
+// listKeys returns what RangeKeys(after, nowMs) lists, checking that every
+// chunk holds between 1 and rangeChunk keys; never nil.
+func listKeys(t testing.TB, s Store, after string, nowMs int64) []string {
+	t.Helper()
+	keys := []string{}
+	require.NoError(t, s.RangeKeys(after, nowMs, func(chunk []string) error {
+		require.NotEmpty(t, chunk, "an empty chunk")
+		require.LessOrEqual(t, len(chunk), rangeChunk, "a chunk larger than rangeChunk")
+		keys = append(keys, chunk...)
+		return nil
+	}))
+	return keys
+}
+
+// allKeys returns the keys of the entries that are not tombstones,
+// expired ones included.
+func allKeys(t testing.TB, s Store) []string {
+	t.Helper()
+	return listKeys(t, s, "", 0)
 }
 
 func nonNil(s []string) []string {
@@ -169,8 +192,10 @@ func TestStore_Get_Expired(t *testing.T) {
 		requireEntry(t, e, got)
 		require.True(t, got.Live(999))
 		require.False(t, got.Live(1000))
-		require.Equal(t, []string{"k"}, s.Keys(), "expired entries count until purged")
+		require.Equal(t, []string{"k"}, allKeys(t, s), "expired entries count until purged")
 		require.Equal(t, 1, s.Len())
+		require.Equal(t, []string{"k"}, listKeys(t, s, "", 999))
+		require.Empty(t, listKeys(t, s, "", 1000), "RangeKeys at nowMs skips expired entries")
 	})
 }
 
@@ -187,25 +212,25 @@ func TestStore_Put_Values(t *testing.T) {
 	})
 }
 
-func TestStore_KeysLen(t *testing.T) {
+func TestStore_RangeKeysLen(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s Store) {
-		require.Empty(t, s.Keys())
+		require.Empty(t, allKeys(t, s))
 		require.Equal(t, 0, s.Len())
 		put(t, s, "c", Entry{Value: []byte("c"), Version: v(1, 1)})
 		put(t, s, "a", Entry{Value: []byte("a"), Version: v(1, 1)})
 		put(t, s, "b", Entry{Version: v(1, 1), Deleted: true})
 		put(t, s, "d", Entry{Value: []byte("d"), Version: v(1, 1)})
-		require.Equal(t, []string{"a", "c", "d"}, s.Keys())
+		require.Equal(t, []string{"a", "c", "d"}, allKeys(t, s))
 		require.Equal(t, 3, s.Len())
 
 		put(t, s, "c", Entry{Version: v(2, 1), Deleted: true}) // value -> tombstone
-		require.Equal(t, []string{"a", "d"}, s.Keys())
+		require.Equal(t, []string{"a", "d"}, allKeys(t, s))
 		require.Equal(t, 2, s.Len())
 
 		put(t, s, "b", Entry{Value: []byte("b"), Version: v(2, 1)})   // tombstone -> value
 		put(t, s, "a", Entry{Value: []byte("a2"), Version: v(2, 1)})  // value -> value
 		put(t, s, "a", Entry{Value: []byte("old"), Version: v(1, 5)}) // not applied
-		require.Equal(t, []string{"a", "b", "d"}, s.Keys())
+		require.Equal(t, []string{"a", "b", "d"}, allKeys(t, s))
 		require.Equal(t, 3, s.Len())
 	})
 }
@@ -237,7 +262,7 @@ func TestStore_Delete(t *testing.T) {
 		_, ok = s.Get("t")
 		require.False(t, ok)
 		require.Equal(t, 0, s.Len())
-		require.Empty(t, s.Keys())
+		require.Empty(t, allKeys(t, s))
 
 		// Once purged, the key takes any version again.
 		_, ok = put(t, s, "t", Entry{Value: []byte("y"), Version: v(1, 1)})
@@ -360,7 +385,7 @@ func TestStore_Random(t *testing.T) {
 					}
 				}
 				slices.Sort(live)
-				require.Equal(t, nonNil(live), s.Keys(), "step %d", step)
+				require.Equal(t, nonNil(live), allKeys(t, s), "step %d", step)
 				seen := 0
 				s.Range(func(key string, e Entry) bool {
 					want, ok := model[key]
@@ -442,7 +467,7 @@ func TestStore_PutMany(t *testing.T) {
 		require.Equal(t, 3, applied, "the older write of \"old\" is not applied")
 		e, _ := s.Get("old")
 		require.Equal(t, "held", string(e.Value))
-		require.Equal(t, []string{"a", "b", "old"}, s.Keys())
+		require.Equal(t, []string{"a", "b", "old"}, allKeys(t, s))
 		require.Equal(t, 3, s.Len())
 	})
 }

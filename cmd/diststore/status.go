@@ -96,7 +96,14 @@ func writeStatus(w io.Writer, st api.Status) error {
 	if st.Ready {
 		ready = "yes"
 	}
-	_, err := fmt.Fprintf(w, "\nmasters: %s\nepoch:   %d\nnode:    %s, %d keys, ready: %s\nreads:   %d local, %d from peers, %d missed\n",
-		masters, st.Epoch, cliout.OneLine(st.Addr), st.Keys, ready, st.Local, st.Remote, st.Misses)
+	secure := "no cluster key: any host on the LAN can join"
+	if st.Secure {
+		secure = "cluster key"
+		if st.ClientTokens {
+			secure += ", client tokens"
+		}
+	}
+	_, err := fmt.Fprintf(w, "\nmasters: %s\nepoch:   %d\nnode:    %s, %d keys, ready: %s\nreads:   %d local, %d from peers, %d missed\nsecure:  %s\n",
+		masters, st.Epoch, cliout.OneLine(st.Addr), st.Keys, ready, st.Local, st.Remote, st.Misses, secure)
 	return err
 }

@@ -21,7 +21,9 @@ const statusJSON = `{
   ],
   "reads_local": 10,
   "reads_remote": 2,
-  "reads_missed": 1
+  "reads_missed": 1,
+  "secure": true,
+  "client_tokens": true
 }
 `
 
@@ -38,7 +40,8 @@ func TestStatus_Table(t *testing.T) {
 		"masters: 127.0.2.1, 127.0.2.2\n" +
 		"epoch:   4\n" +
 		"node:    127.0.2.3, 1 keys, ready: yes\n" +
-		"reads:   10 local, 2 from peers, 1 missed\n"
+		"reads:   10 local, 2 from peers, 1 missed\n" +
+		"secure:  cluster key, client tokens\n"
 	assert.Equal(t, result{code: 0, stdout: want}, res)
 	assert.Equal(t, "/status", n.last(t).Path)
 }
@@ -54,7 +57,8 @@ func TestStatus_NotReady(t *testing.T) {
 		"masters: none known\n" +
 		"epoch:   0\n" +
 		"node:    127.0.2.9, 0 keys, ready: no: masters not known yet\n" +
-		"reads:   0 local, 0 from peers, 0 missed\n"
+		"reads:   0 local, 0 from peers, 0 missed\n" +
+		"secure:  no cluster key: any host on the LAN can join\n"
 	assert.Equal(t, result{code: 0, stdout: want}, res)
 }
 

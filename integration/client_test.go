@@ -81,8 +81,11 @@ func (n *node) doWith(hc *http.Client, method, path string, body []byte, hdr map
 	if err != nil {
 		return nil, err
 	}
+	if n.token != "" {
+		req.Header.Set("Authorization", "Bearer "+n.token)
+	}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		req.Header.Set(k, v) // an "Authorization" of "" sends no token
 	}
 	start := time.Now()
 	resp, err := hc.Do(req)

@@ -188,3 +188,36 @@ func countInLog(t testing.TB, n *node, s string) int {
 	require.NoError(t, err)
 	return strings.Count(string(b), s)
 }
+
+func TestClusterKey_ClientTokens(t *testing.T) {
+	const ro, rw = "read-only-token-for-the-test", "read-write-token-for-the-test"
+	key := clusterkey.NewKey()
+	withTokens := func(n *node) {
+		p := filepath.Join(filepath.Dir(n.dataDir), "tokens")
+		writeKeyFile(t, p, "ro "+ro, "rw "+rw)
+		n.args = append(n.args, "--client-token-file", p)
+		n.token = rw // the harness's own requests (status, puts)
+	}
+	c := startCluster(t, 3, withKeyFile(t, key), withTokens)
+	masters := c.waitConverged(t, 10*time.Second, c.nodes...)
+	reader := c.nonMasters(masters)[0]
+	st := status(t, reader)
+	assert.True(t, st.Secure && st.ClientTokens, "status: secure %v, client tokens %v", st.Secure, st.ClientTokens)
+
+	none := map[string]string{"Authorization": ""}
+	readOnly := map[string]string{"Authorization": "Bearer " + ro}
+	assert.Equal(t, 401, do(t, c.node(1), "PUT", "/tok", []byte("v"), none).code, "a write without a token")
+	assert.Equal(t, 403, do(t, c.node(1), "PUT", "/tok", []byte("v"), readOnly).code, "a write with a read-only token")
+	assert.Equal(t, 401, do(t, reader, "GET", "/get/tok", nil, none).code, "a read without a token")
+	assert.Equal(t, 200, do(t, reader, "GET", "/healthz", nil, none).code, "health needs none")
+
+	// A write with the read-write token; a read with the read-only one on
+	// a node that must fetch it: the node's own fetch proves the key, and
+	// needs no token.
+	requirePut(t, c.byAddr(t, masters[0]), "tok", "v")
+	r := do(t, reader, "GET", "/get/tok", nil, readOnly)
+	require.Equal(t, 200, r.code, "%v", r)
+	assert.Equal(t, "v", r.body)
+	assert.Equal(t, "peer", r.header.Get("X-Diststore-Source"))
+	assert.Equal(t, 404, do(t, reader, "GET", "/get/never-written", nil, readOnly).code)
+}

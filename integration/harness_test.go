@@ -52,6 +52,7 @@ type node struct {
 	dataDir string
 	logPath string
 	args    []string // extra flags
+	token   string   // client token the harness's requests carry, "" for none
 	// lan and netnsPID are set for a node of a lan: it runs in the network
 	// namespace of the process netnsPID (see lan_test.go).
 	lan      *lan

@@ -344,3 +344,29 @@ func ctx(t testing.TB) context.Context {
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// ListOriginal lists the node's keys as /list does, each in its wire
+// form.
+func (m *memPeers) ListOriginal(ctx context.Context, to netip.AddrPort, fn func(string) error) error {
+	n, err := m.node(ctx, to)
+	if err != nil {
+		return err
+	}
+	return n.ListKeys(func(keys []string) error {
+		for _, k := range keys {
+			if err := fn(store.WireKey(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (m *memPeers) FetchOriginal(ctx context.Context, to netip.AddrPort, token string) ([]byte, error) {
+	key, err := store.KeyFromWire(token)
+	if err != nil {
+		return nil, fmt.Errorf("fetch from %s: %w", to.Addr(), cluster.ErrNotFound)
+	}
+	e, err := m.Fetch(ctx, to, key)
+	return e.Value, err
+}

@@ -60,8 +60,10 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 		n.stats.LocalHits.Add(1)
 		return e, SourceLocal, nil
 	}
-	// A synced master holds every key: no need to ask.
-	if n.view.Load().authoritative(n.self) {
+	// A synced master holds every key written through the cluster: no
+	// need to ask, unless original nodes are on the group, which may hold
+	// keys no master has copied yet.
+	if v := n.view.Load(); v.authoritative(n.self) && len(v.originals) == 0 {
 		n.stats.Misses.Add(1)
 		return store.Entry{}, "", ErrNotFound
 	}
@@ -102,7 +104,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	defer n.queries.remove(key)
 
 	start := n.now()
-	whohas := mcast.Message{Kind: mcast.WhoHas, Key: key, Addr: n.self, Port: n.tr.LocalAddr().Port()}
+	whohas := mcast.Message{Kind: mcast.WhoHas, Key: store.WireKey(key), Addr: n.self, Port: n.tr.LocalAddr().Port()}
 	ask := func() {
 		n.stats.Queries.Add(1)
 		n.send(whohas)
@@ -120,9 +122,15 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	noKey := func() {
 		// A synced master holds every key written through the cluster.
 		// Give holders of keys stored with POST /local (which no master
-		// holds) as long again as the master took to answer.
+		// holds) as long again as the master took to answer; while
+		// original nodes are on the group, which never say no, at least a
+		// quarter of the multicast timeout.
 		if grace == nil {
-			grace = time.After(max(n.now().Sub(start), time.Millisecond))
+			floor := time.Millisecond
+			if len(n.view.Load().originals) > 0 {
+				floor = timeout / 4
+			}
+			grace = time.After(max(n.now().Sub(start), floor))
 		}
 	}
 	for {
@@ -146,7 +154,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 			if found {
 				return n.accept(key, e)
 			}
-			if authoritative {
+			if authoritative || n.view.Load().authoritative(n.self) {
 				noKey()
 			}
 		case from := <-q.holders:
@@ -159,6 +167,9 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 			if err != nil {
 				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
 				continue // try the next holder, if one answers in time
+			}
+			if e.Version.IsZero() {
+				e.Version = n.copyVersion(from) // from an original node, which keeps no versions
 			}
 			return n.accept(key, e)
 		}
@@ -206,13 +217,25 @@ func (n *Node) accept(key string, e store.Entry) (store.Entry, error) {
 }
 
 // onWhoHas answers a whohas, on the membership loop: gotkey if this node
-// holds the key, nokey if it is a synced master that does not.
+// holds the key, nokey if it is a synced master that does not and the
+// asker is a member. An original node takes the first datagram after its
+// whohas as the answer and cannot read nokey: it gets gotkey or nothing.
+// The answer names the key by the asker's own token.
 func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 	if m.Addr == n.self {
 		return
 	}
-	_, have := n.lookupLocal(m.Key, false)
+	key, err := store.KeyFromWire(m.Key)
+	if err != nil {
+		n.stats.BadDatagrams.Add(1)
+		return
+	}
+	_, have := n.lookupLocal(key, false)
 	o := &n.own
+	_, member := o.members[m.Addr]
+	if !member {
+		n.sighted(p, m.Addr)
+	}
 	authoritative := o.pair.Has(n.self) && o.synced
 	epoch := o.pair.Epoch
 	members := len(o.members) + 1
@@ -222,7 +245,7 @@ func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 			mastersSynced = false
 		}
 	}
-	if !have && !authoritative {
+	if !have && (!authoritative || !member) {
 		return
 	}
 	if have && !authoritative && mastersSynced {
@@ -230,7 +253,7 @@ func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 		// the other holders each answers with probability fanout/members,
 		// so a key held everywhere draws about two or three answers, not
 		// one per node. A copy the masters do not hold is always offered.
-		if _, only, _ := n.cache.peekOnly(m.Key); !only && rand.Float64()*float64(members) >= n.cfg.AnswerFanout {
+		if _, only, _ := n.cache.peekOnly(key); !only && rand.Float64()*float64(members) >= n.cfg.AnswerFanout {
 			return
 		}
 	}
@@ -254,7 +277,11 @@ func (n *Node) onAnswer(p mcast.Packet, m mcast.Message) {
 		return
 	}
 	n.stats.Answers.Add(1)
-	q := n.queries.get(m.Key)
+	key, err := store.KeyFromWire(m.Key)
+	if err != nil {
+		return
+	}
+	q := n.queries.get(key)
 	isMaster := n.own.pair.Has(m.Addr)
 	if q == nil {
 		return // late: the query has its answer

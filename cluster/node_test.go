@@ -85,7 +85,7 @@ func TestNode_Get_MissingKeyNeedsNoTimeout(t *testing.T) {
 func TestNode_Get_LocalOnlyKeyIsFoundDespiteNoKey(t *testing.T) {
 	c := newTestCluster(t)
 	nodes := c.startN(4)
-	_, err := nodes[3].StoreLocal("only-here", store.Entry{Value: []byte("x")})
+	_, err := nodes[3].StoreLocal(ctx(t), netip.Addr{}, "only-here", store.Entry{Value: []byte("x")})
 	require.NoError(t, err)
 	for _, m := range c.waitAgreed() {
 		_, ok := c.node(m).GetLocal("only-here")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // Node is what the HTTP layer needs of a cluster node.
 type Node interface {
 	Write(ctx context.Context, key string, w cluster.Write) (cluster.WriteResult, error)
-	StoreLocal(key string, e store.Entry) (store.Entry, error)
+	StoreLocal(ctx context.Context, from netip.Addr, key string, e store.Entry) (store.Entry, error)
 	Decide(key string, e store.Entry, cond cluster.Condition) (store.Entry, error)
 	Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error)
 	Get(ctx context.Context, key string) (store.Entry, cluster.Source, error)
@@ -438,7 +439,7 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 		if cond.Any() {
 			held, err = s.node.Decide(key, e, cond)
 		} else {
-			held, err = s.node.StoreLocal(key, e)
+			held, err = s.node.StoreLocal(r.Context(), remoteAddr(r), key, e)
 		}
 	}
 	if err != nil {
@@ -697,3 +698,13 @@ func plain(w http.ResponseWriter, code int, body string) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// remoteAddr is the address a request came from; the zero Addr if it
+// cannot be told.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}

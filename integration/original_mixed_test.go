@@ -39,21 +39,23 @@ func origPost(t testing.TB, o *origNode, path, val string) *reply {
 // mixedStatus is the part of GET /status these tests read, decoded by
 // name as a user's script would.
 type mixedStatus struct {
-	Addr    string   `json:"addr"`
-	Masters []string `json:"masters"`
-	Members []struct {
-		Addr     string `json:"addr"`
-		Keys     uint64 `json:"keys"`
-		Master   bool   `json:"master"`
-		Kind     string `json:"kind"`
-		Missing  int    `json:"missing"`
-		Migrated bool   `json:"migrated"`
-	} `json:"members"`
+	Addr      string        `json:"addr"`
+	Masters   []string      `json:"masters"`
+	Members   []mixedMember `json:"members"`
 	Migration *struct {
 		Originals    int    `json:"originals"`
 		OriginalKeys uint64 `json:"original_keys"`
 		Done         bool   `json:"done"`
 	} `json:"migration"`
+}
+
+type mixedMember struct {
+	Addr     string `json:"addr"`
+	Keys     uint64 `json:"keys"`
+	Master   bool   `json:"master"`
+	Kind     string `json:"kind"`
+	Missing  int    `json:"missing"`
+	Migrated bool   `json:"migrated"`
 }
 
 func mixedStatusOf(n *node) (*mixedStatus, error) {
@@ -69,6 +71,26 @@ func mixedStatusOf(n *node) (*mixedStatus, error) {
 		return nil, fmt.Errorf("node %s /status: %w", n.addr, err)
 	}
 	return &st, nil
+}
+
+// waitOriginalsKnown waits until every running diststored node lists the
+// given original nodes among its members, as an operator would check.
+func waitOriginalsKnown(t testing.TB, c *cluster, origs ...*origNode) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		for _, n := range c.running() {
+			st, err := mixedStatusOf(n)
+			if err != nil {
+				return err
+			}
+			for _, o := range origs {
+				if !slices.ContainsFunc(st.Members, func(m mixedMember) bool { return m.Addr == o.addr && m.Kind == "original" }) {
+					return fmt.Errorf("node %s does not list original %s", n.addr, o.addr)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // TestOriginal_ReadsThroughAnOriginal: an original node that shares the
@@ -212,9 +234,10 @@ func TestOriginal_WriteThroughAnOriginalReachesBothMasters(t *testing.T) {
 // included: a master that holds every key written through the cluster
 // still asks the group while original nodes are on it.
 func TestOriginal_LocalKeyReadEverywhere(t *testing.T) {
+	o := startOriginal(t, origAddr(1))
 	c := startCluster(t, 3)
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
-	o := startOriginal(t, origAddr(1))
+	waitOriginalsKnown(t, c, o)
 	r := origPost(t, o, "/local/only-on-original", "here")
 	require.Equal(t, 200, r.code, "POST /local to the original: %v", r)
 	for _, n := range c.nodes {

@@ -51,6 +51,7 @@ type owned struct {
 
 	// Original nodes (original.go).
 	originals map[netip.Addr]*original
+	firstAsk  time.Time // when this node first asked the group for key counts
 	askedAt   time.Time // when this node last asked the group for key counts
 	nextAsk   time.Time // when it asks next
 	syncedAt  time.Time // when it last became a synced master
@@ -119,11 +120,20 @@ type view struct {
 	// originals are the nodes of the original pydiststore on the group.
 	originals map[netip.Addr]origView
 	migrated  bool // this node is a synced master holding every key the originals listed
+	// originalsChecked: this node asked for original nodes at least a
+	// multicast timeout ago, so originals says who is on the group.
+	originalsChecked bool
 	// changed is closed when a view with another pair replaces this one.
 	changed chan struct{}
 }
 
 func (v *view) isMaster(self netip.Addr) bool { return v.pair.Has(self) }
+
+// hasMember reports whether a is another live member.
+func (v *view) hasMember(a netip.Addr) bool {
+	_, ok := v.members[a]
+	return ok
+}
 
 // authoritative reports whether self is a synced master: it holds every key.
 func (v *view) authoritative(self netip.Addr) bool { return v.synced && v.pair.Has(self) }
@@ -202,6 +212,7 @@ func (n *Node) publish() {
 		originals: n.originalsOf(o),
 	}
 	v.migrated = v.synced && o.migrated
+	v.originalsChecked = !o.firstAsk.IsZero() && n.now().Sub(o.firstAsk) >= n.cfg.MulticastTimeout
 	for a, m := range o.members {
 		v.members[a] = memberView{keys: m.keys, synced: m.synced, migrated: m.migrated}
 	}

@@ -39,9 +39,10 @@ import (
 //     at most migrateRate a second, one request at a time, each within
 //     Config.FetchTimeout and Config.MaxValueSize.
 //
-// When a pass finds every key of every original held here it says so in
-// its heartbeats (FlagMigrated): /status shows the migration done once
-// every master says it.
+// When a pass finds every key of every original held here (and, on the
+// first master, every original has elected this pair since it was synced)
+// it says so in its heartbeats (FlagMigrated): /status shows the
+// migration done once every master says it.
 
 const (
 	maxOriginalKeys    = 1 << 20
@@ -239,8 +240,11 @@ func (n *Node) setMigrated(pair election.Pair, origs []netip.Addr, done bool) (c
 			return
 		}
 		if done {
-			for a := range o.originals {
-				if !slices.Contains(origs, a) {
+			for a, orig := range o.originals {
+				// Every original known when the pass began, and, on the
+				// first master, every one has elected this pair: until
+				// then its writes may reach only other originals.
+				if !slices.Contains(origs, a) || (o.pair.Masters[0] == n.self && orig.steered != o.pair.Epoch) {
 					done = false
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,9 +62,9 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 		return e, SourceLocal, nil
 	}
 	// A synced master holds every key written through the cluster: no
-	// need to ask, unless original nodes are on the group, which may hold
-	// keys no master has copied yet.
-	if v := n.view.Load(); v.authoritative(n.self) && len(v.originals) == 0 {
+	// need to ask, unless original nodes are on the group (or it has not
+	// asked for them yet), which may hold keys no master has copied yet.
+	if v := n.view.Load(); v.authoritative(n.self) && len(v.originals) == 0 && v.originalsChecked {
 		n.stats.Misses.Add(1)
 		return store.Entry{}, "", ErrNotFound
 	}
@@ -119,6 +120,36 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	defer retry.Stop()
 	tries := 0
 	var grace <-chan time.Time
+	// fallback are the original nodes that answered, asked only once the
+	// masters said they lack the key (saidNo) or time is up.
+	var fallback []netip.Addr
+	saidNo := false
+	// fetch reads key from a holder that answered.
+	fetch := func(from netip.Addr) (store.Entry, bool) {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
+		e, err := n.peers.Fetch(ctx, n.peer(from), key)
+		cancel()
+		if err == nil {
+			err = n.clock.Observe(e.Version) // a value from the future would win over every later write
+		}
+		if err != nil {
+			n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
+			return store.Entry{}, false // try the next holder, if one answers in time
+		}
+		return e, true
+	}
+	fromOriginals := func() (store.Entry, error) {
+		for _, from := range fallback {
+			if e, ok := fetch(from); ok {
+				if e.Version.IsZero() {
+					e.Version = n.copyVersion(from) // the original keeps no versions
+				}
+				return n.fromOriginal(e)
+			}
+		}
+		fallback = nil
+		return store.Entry{}, ErrNotFound
+	}
 	noKey := func() {
 		// A synced master holds every key written through the cluster.
 		// Give holders of keys stored with POST /local (which no master
@@ -138,11 +169,15 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 		case <-n.stop:
 			return store.Entry{}, ErrClosed
 		case <-deadline.C:
-			return store.Entry{}, ErrNotFound
+			return fromOriginals()
 		case <-grace:
-			return store.Entry{}, ErrNotFound
+			return fromOriginals()
 		case <-q.nokey:
 			noKey()
+			saidNo = true
+			if e, err := fromOriginals(); err == nil {
+				return e, nil
+			}
 		case <-retry.C:
 			tries++
 			if tries < len(retries) {
@@ -156,24 +191,36 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 			}
 			if authoritative || n.view.Load().authoritative(n.self) {
 				noKey()
+				saidNo = true
+				if e, err := fromOriginals(); err == nil {
+					return e, nil
+				}
 			}
 		case from := <-q.holders:
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
-			e, err := n.peers.Fetch(ctx, n.peer(from), key)
-			cancel()
-			if err == nil {
-				err = n.clock.Observe(e.Version) // a value from the future would win over every later write
+			if v := n.view.Load(); !saidNo && !v.hasMember(from) && len(v.syncedMasters(n.self)) > 0 {
+				// Not a member: an original node. Its copy may be one it
+				// cached long ago; a master's answer, which follows within
+				// a round trip, is the one to take.
+				if !slices.Contains(fallback, from) {
+					fallback = append(fallback, from)
+				}
+				continue
 			}
-			if err != nil {
-				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
-				continue // try the next holder, if one answers in time
+			if e, ok := fetch(from); ok {
+				return n.accept(key, e)
 			}
-			if e.Version.IsZero() {
-				e.Version = n.copyVersion(from) // from an original node, which keeps no versions
-			}
-			return n.accept(key, e)
 		}
 	}
+}
+
+// fromOriginal serves an entry read from an original node without
+// keeping it: the masters copy the originals' keys from the nodes the
+// originals elect (migrate.go), never from a copy one of them cached.
+func (n *Node) fromOriginal(e store.Entry) (store.Entry, error) {
+	if !e.Live(n.nowMs()) {
+		return store.Entry{}, ErrNotFound
+	}
+	return e, nil
 }
 
 // askMasters asks the synced masters for key over HTTP, when multicast

@@ -62,6 +62,9 @@ type origView struct {
 func (n *Node) askOriginals() {
 	o := &n.own
 	o.askedAt = n.now()
+	if o.firstAsk.IsZero() {
+		o.firstAsk = o.askedAt
+	}
 	o.nextAsk = o.askedAt.Add(jitter(n.cfg.OriginalInterval))
 	n.send(mcast.Message{Kind: mcast.KeyCount, Addr: n.self, N: uint64(n.tr.LocalAddr().Port())})
 }
@@ -151,8 +154,9 @@ func (n *Node) onKeyCountQuery(p mcast.Packet, m mcast.Message) {
 			most = max(most, orig.keys)
 		}
 		count = max(count, most+1)
-		if orig, ok := o.originals[m.Addr]; ok && o.pair.Masters[0] == n.self {
+		if orig, ok := o.originals[m.Addr]; ok && o.pair.Masters[0] == n.self && orig.steered != o.pair.Epoch {
 			orig.steered = o.pair.Epoch
+			n.kickMigrate() // the next pass may find the migration done
 		}
 	}
 	n.reply(to, mcast.Message{Kind: mcast.KeyCount, Addr: n.self, N: count})

@@ -15,6 +15,10 @@
 // cannot run: <reason>"; it never passes by not running. A test that needs
 // a tool (iptables, chromium, curl) fails naming it when it is missing.
 //
+// Tests of a group shared with the original pydiststore run emulated
+// original nodes (origNode, original_test.go) inside the test binary, on
+// 127.0.2.21 and up.
+//
 // TestFault_Split runs each node in a network namespace of its own, joined
 // by veth pairs to bridges, so that a split cuts every packet between the
 // two sides (lan_test.go). Tests that only produce the README's figures

@@ -30,7 +30,7 @@
 //	                                                               as a unicast answer n is the key count
 //	4 MasterLost masterlost <who> <master>                         to the group: who failed to reach master
 //	5 Heartbeat hb 1 <ip> <keys> <epoch> <m1|-> <m2|-> <flags>     to the group: liveness, key count, masters seen
-//	6 NoKey     nokey 1 <key> <ip> <epoch>                         unicast answer from a master: it lacks key
+//	6 NoKey     nokey 1 <key> <ip> <epoch>                         unicast answer from a master to a member: it lacks key
 //	7 Bye       bye 1 <ip>                                         to the group: ip leaves cleanly
 //	8 Invalidate inval 1 <key> <ip> <clock>-<node> <flags>         to the group: key now has this version (hex);
 //	                                                               flag FlagDeleted: it was deleted

@@ -264,9 +264,6 @@ func (n *Node) copyVersion(a netip.Addr) store.Version {
 	return store.Version{Clock: uint64(max(n.now().Unix(), 1)), Node: uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])}
 }
 
-// isCopy reports whether v is a copyVersion.
-func isCopy(v store.Version) bool { return !v.IsZero() && v.Clock < 1<<40 }
-
 // isOriginal reports whether a is an original node this node knows.
 func (n *Node) isOriginal(a netip.Addr) bool {
 	_, ok := n.view.Load().originals[a]

@@ -120,8 +120,9 @@ type view struct {
 	// originals are the nodes of the original pydiststore on the group.
 	originals map[netip.Addr]origView
 	migrated  bool // this node is a synced master holding every key the originals listed
-	// originalsChecked: this node asked for original nodes at least a
-	// multicast timeout ago, so originals says who is on the group.
+	// originalsChecked: this node asked for original nodes (it does as
+	// it starts) at least two heartbeat intervals ago, so originals says
+	// who is on the group.
 	originalsChecked bool
 	// changed is closed when a view with another pair replaces this one.
 	changed chan struct{}
@@ -159,6 +160,9 @@ func (n *Node) run() {
 	n.own.bootUntil = n.now().Add(2 * n.cfg.HeartbeatInterval)
 	n.own.lastTick = n.now()
 	n.send(n.heartbeatMsg())
+	// After the heartbeat, so that members hear of this node first and do
+	// not answer: only original nodes do.
+	n.askOriginals()
 	t := time.NewTimer(jitter(n.cfg.HeartbeatInterval) / 2)
 	defer t.Stop()
 	for {
@@ -212,7 +216,7 @@ func (n *Node) publish() {
 		originals: n.originalsOf(o),
 	}
 	v.migrated = v.synced && o.migrated
-	v.originalsChecked = !o.firstAsk.IsZero() && n.now().Sub(o.firstAsk) >= n.cfg.MulticastTimeout
+	v.originalsChecked = !o.firstAsk.IsZero() && n.now().Sub(o.firstAsk) >= 2*n.cfg.HeartbeatInterval
 	for a, m := range o.members {
 		v.members[a] = memberView{keys: m.keys, synced: m.synced, migrated: m.migrated}
 	}

@@ -30,19 +30,19 @@ import (
 //     every write through an original reaches the masters as a write
 //     through the cluster, so nothing written through them is older than
 //     what the pass read.
-//   - Timing: a pass starts migrateSettle after an original is first heard
-//     or this node becomes master, so that the originals have elected this
-//     pair first, then every Config.MigrateInterval.
+//   - Timing: a pass copies only once every original has elected this
+//     pair (it asked for key counts after this node became a synced master
+//     of it, see original.go) at least migrateSettle ago, when its
+//     election is over; then every Config.MigrateInterval.
 //   - Bounds: a /list of at most maxOriginalKeys lines of at most
 //     store.MaxWireKeyLen bytes, read within migrateListTimeout; at most
 //     migrateBatch keys copied per pass (the next pass follows at once),
 //     at most migrateRate a second, one request at a time, each within
 //     Config.FetchTimeout and Config.MaxValueSize.
 //
-// When a pass finds every key of every original held here (and, on the
-// first master, every original has elected this pair since it was synced)
-// it says so in its heartbeats (FlagMigrated): /status shows the
-// migration done once every master says it.
+// When a pass finds every key of every original held here it says so in
+// its heartbeats (FlagMigrated): /status shows the migration done once
+// every master says it.
 
 const (
 	maxOriginalKeys    = 1 << 20
@@ -110,6 +110,19 @@ func (n *Node) migrateOnce() (more bool) {
 	}
 	start := n.now()
 	pair := v.pair
+	// Copy only once every original has elected this pair and its
+	// election is over: from then on every write through it reaches the
+	// masters, so what a pass reads is never overtaken by a write that
+	// reaches only the originals (a held key is never copied again).
+	for a, orig := range v.originals {
+		if orig.steeredAt.IsZero() {
+			n.log.Debug("not copying yet: an original node has not elected the masters", "original", a.String())
+			return false // its election kicks the loop
+		}
+		if wait := orig.steeredAt.Add(n.migrateSettle()).Sub(start); wait > 0 {
+			return true // soon
+		}
+	}
 	report := &migrationReport{pair: pair, missing: map[netip.Addr]int{}}
 	budget := migrateBatch
 	complete, missing, copied := true, 0, 0
@@ -244,7 +257,7 @@ func (n *Node) setMigrated(pair election.Pair, origs []netip.Addr, done bool) (c
 				// Every original known when the pass began, and, on the
 				// first master, every one has elected this pair: until
 				// then its writes may reach only other originals.
-				if !slices.Contains(origs, a) || (o.pair.Masters[0] == n.self && orig.steered != o.pair.Epoch) {
+				if !slices.Contains(origs, a) || orig.steered != o.pair.Epoch || orig.steeredAt.Before(o.syncedAt) {
 					done = false
 				}
 			}

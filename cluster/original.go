@@ -20,8 +20,9 @@ import (
 //
 //   - sends it nothing it cannot read: nokey goes only to members (nodes
 //     that send heartbeats); an original asker gets gotkey or silence;
-//   - knows it: every Config.OriginalInterval, and soon after a non-member
-//     sends a query to the group, it multicasts "keycount <self> <port>";
+//   - knows it: as it starts, every Config.OriginalInterval after, and
+//     soon after a non-member sends a query to the group, it multicasts
+//     "keycount <self> <port>";
 //     a non-member that answers "keycount <ip> <count>" from ip, within
 //     the multicast timeout of the query, is an original node, listed in
 //     the view with its count until it stays silent for three intervals;
@@ -31,9 +32,11 @@ import (
 //   - steers them: the original sends its writes to the two nodes that
 //     answer its keycount with the most keys, and elects again on any
 //     "masterlost". A synced master answers an original's keycount with
-//     one more than the most keys any original holds (it holds every key
-//     of the cluster, and copies theirs, see migrate.go), and the first
-//     master multicasts "masterlost <self> <original>" until every original
+//     its own count plus all the originals' plus one (it holds every key
+//     of the cluster and copies theirs, see migrate.go; so that one that
+//     grew since its last answer does not come first), and the first
+//     master, having just asked for their
+//     counts, multicasts "masterlost <self> <original>" until every original
 //     it knows has asked again since this pair was synced; from then on
 //     an original forwards every write to the diststore masters, where it
 //     is a write through the cluster (StoreLocal).
@@ -42,10 +45,13 @@ import (
 type original struct {
 	keys     uint64
 	lastSeen time.Time // its last keycount answer
-	// steered is the epoch of the pair this node, as its first synced
-	// master, held when it answered the original's own keycount query: it
-	// has elected since, and picked the masters of that pair.
-	steered uint64
+	// steered is the epoch of the pair this node, as a synced master,
+	// held when it answered the original's own keycount query: it has
+	// elected since, and picked the masters of that pair; steeredAt is
+	// when. Its writes reach the masters a multicast timeout later, when
+	// its election ends.
+	steered   uint64
+	steeredAt time.Time
 }
 
 // maxOriginals bounds the original nodes this node keeps track of; more
@@ -55,6 +61,9 @@ const maxOriginals = 256
 // origView is an original node as a view shows it.
 type origView struct {
 	keys uint64
+	// steeredAt is when it elected this node's pair (see original), zero
+	// if it has not since this node became a synced master of it.
+	steeredAt time.Time
 }
 
 // askOriginals multicasts a keycount query, on the loop. Answers count
@@ -147,16 +156,21 @@ func (n *Node) onKeyCountQuery(p mcast.Packet, m mcast.Message) {
 	}
 	count := uint64(n.durable.Len())
 	if o.synced && o.pair.Has(n.self) && len(o.originals) > 0 {
-		// A synced master holds every key of the cluster: rank it above
-		// every original, so that the original forwards its writes here.
-		var most uint64
+		// A synced master holds every key of the cluster and copies the
+		// originals' keys: rank it above every original, so that the
+		// original forwards its writes here. Its own count and all the
+		// originals' together, as it will hold at most once it has copied
+		// theirs: an original that grew since its last answer (this node
+		// may have asked seconds ago) still does not come first.
+		var all uint64
 		for _, orig := range o.originals {
-			most = max(most, orig.keys)
+			all += orig.keys
 		}
-		count = max(count, most+1)
-		if orig, ok := o.originals[m.Addr]; ok && o.pair.Masters[0] == n.self && orig.steered != o.pair.Epoch {
-			orig.steered = o.pair.Epoch
-			n.kickMigrate() // the next pass may find the migration done
+		count += all + 1
+		if orig, ok := o.originals[m.Addr]; ok && (orig.steered != o.pair.Epoch || orig.steeredAt.Before(o.syncedAt)) {
+			orig.steered, orig.steeredAt = o.pair.Epoch, n.now()
+			n.publish()
+			n.kickMigrate() // a pass may start once its election is over
 		}
 	}
 	n.reply(to, mcast.Message{Kind: mcast.KeyCount, Addr: n.self, N: count})
@@ -204,11 +218,17 @@ func (n *Node) steer() {
 	}
 	var behind []netip.Addr
 	for a, orig := range o.originals {
-		if orig.steered != o.pair.Epoch {
+		if orig.steered != o.pair.Epoch || orig.steeredAt.Before(o.syncedAt) {
 			behind = append(behind, a)
 		}
 	}
 	if len(behind) == 0 || (o.steeredAt.After(o.syncedAt) && n.now().Sub(o.steeredAt) < steerInterval*n.cfg.OriginalInterval) {
+		return
+	}
+	if n.now().Sub(o.askedAt) > 2*n.cfg.HeartbeatInterval {
+		// Their key counts first, fresh: the masters' answers must rank
+		// above what the originals hold now. Steer at a later tick.
+		n.askOriginals()
 		return
 	}
 	o.steeredAt = n.now()
@@ -222,7 +242,11 @@ func (n *Node) steer() {
 func (n *Node) originalsOf(o *owned) map[netip.Addr]origView {
 	out := make(map[netip.Addr]origView, len(o.originals))
 	for a, orig := range o.originals {
-		out[a] = origView{keys: orig.keys}
+		ov := origView{keys: orig.keys}
+		if orig.steered == o.pair.Epoch && !orig.steeredAt.Before(o.syncedAt) && o.synced && o.pair.Has(n.self) {
+			ov.steeredAt = orig.steeredAt
+		}
+		out[a] = ov
 	}
 	return out
 }

@@ -129,11 +129,11 @@ func TestOriginal_KeyCountAnswers(t *testing.T) {
 	}
 	// No original known: the true count.
 	assert.Equal(t, []string{"keycount 127.0.2.1 0"}, query("127.0.2.21:51000"))
-	// Originals known: a synced master ranks above every one of them, so
-	// that the originals forward their writes to it.
+	// Originals known: a synced master ranks above its own count and all
+	// of theirs together, so that the originals forward their writes to it.
 	knowOriginal(t, s, "127.0.2.21", 40)
 	knowOriginal(t, s, "127.0.2.22", 70)
-	assert.Equal(t, []string{"keycount 127.0.2.1 71"}, query("127.0.2.21:51002"))
+	assert.Equal(t, []string{"keycount 127.0.2.1 111"}, query("127.0.2.21:51002"))
 	assert.Equal(t, pair, s.n.Masters(), "original nodes are not candidates")
 	for range 3 {
 		s.advance(s.n.cfg.HeartbeatInterval)

@@ -29,7 +29,10 @@ func adversaries() []adversary {
 	return []adversary{
 		hijack("hijack-multicast", hijackPlan{epochs: hijackEpochs}),
 		hijack("hijack-unicast", hijackPlan{unicast: true, epochs: hijackEpochs}),
+		hijack("hijack-small-jump", hijackPlan{epochs: func(cur uint64) []uint64 { return []uint64{cur + 1} }}),
+		hijack("hijack-two-addresses", hijackPlan{sybil: true, epochs: hijackEpochs}),
 		spoofedBye(),
+		rotatingPairs(),
 		frozenKeys(),
 		clockWrap(),
 		cachePoisoning(),
@@ -64,11 +67,15 @@ type hijackPlan struct {
 	// epochs are the epochs the forged heartbeats name, each every round,
 	// given the epoch the nodes' heartbeats name.
 	epochs func(cur uint64) []uint64
+	// sybil has the attacker speak from two addresses, each naming the
+	// pair of both: a pair backed by the members it names.
+	sybil bool
 }
 
 // hijack: while writers write, the attacker says every 0.4 s for 3 s, by
 // multicast or by unicast to every node's unicast port, that it is the
-// sole master, synced, holding 2^30 keys, at each of the plan's
+// sole master (or with the plan's sybil, that it and its second address
+// are the masters), synced, holding 2^30 keys, at each of the plan's
 // epochs; it listens to the group for the cluster's epoch, and serves
 // HTTP as a node would, taking every write it is sent. No node adopts its
 // pair, demotes or moves its epoch; every acknowledged write is on both
@@ -80,6 +87,10 @@ func hijack(name string, plan hijackPlan) adversary {
 		run: func(t *testing.T, a *arena) {
 			froms := []netip.Addr{a.atk}
 			pair := []netip.Addr{a.atk}
+			if plan.sybil {
+				froms = append(froms, addr(sybilAddr))
+				pair = []netip.Addr{addr(sybilAddr), a.atk}
+			}
 			conns := map[netip.Addr]*forge.Conn{}
 			for _, from := range froms {
 				conns[from] = a.conn(t, from.String())
@@ -244,6 +255,42 @@ func (a *arena) observe(t *testing.T, d time.Duration) {
 }
 
 func equalStrings(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+// ---- rotating forged pairs ----
+
+// rotatingPairs: 50 heartbeats from the attacker, each naming another
+// pair one epoch above the last: pairs of the real members, of the
+// attacker, and of addresses no node has. No node adopts any, so no sync
+// runs and no dump is served.
+func rotatingPairs() adversary {
+	return adversary{
+		name: "rotating-pairs",
+		run: func(t *testing.T, a *arena) {
+			a.watch = watch(t, a.c.nodes)
+			conn := a.conn(t, attackerAddr)
+			n1, n2, n3 := addr(nodeAddr(1)), addr(nodeAddr(2)), addr(nodeAddr(3))
+			for i := range 50 {
+				fake := netip.AddrFrom4([4]byte{127, 0, 2, byte(100 + i)})
+				pairs := [][]netip.Addr{
+					{n1, n2}, {n1, n3}, {n2, n3}, {n1}, {n3},
+					{a.atk}, {n1, a.atk}, {fake}, {n2, fake}, {fake, a.atk},
+				}
+				p := pairs[i%len(pairs)]
+				require.NoError(t, conn.SendGroup(forge.Heartbeat(a.atk, 0, a.epoch+1+uint64(i), p, mcast.FlagSynced)))
+				a.sent++
+				time.Sleep(10 * time.Millisecond) // the attacker's pacing
+			}
+			a.stopped = time.Now()
+			a.observe(t, 3*mcastHeartbeat)
+		},
+		check: func(t *testing.T, a *arena) {
+			a.requireReached(t, 10)
+			a.requireRecovered(t)
+			a.requireStable(t)
+			a.requireNoSync(t)
+		},
+	}
+}
 
 // ---- frozen and banned keys ----
 
@@ -680,7 +727,6 @@ func dumpStreams() adversary {
 			assert.Equal(t, http.StatusServiceUnavailable, a.codes["one more"], "a dump beyond the cap of %d", dumpStreamsMax)
 			assert.LessOrEqual(t, a.pinnedKiB, dumpPinnedMaxKiB,
 				"%d stalled dumps of a master holding %d MiB pinned %d KiB", dumpStreamsMax, dumpStoreMiB, a.pinnedKiB)
-
 		},
 	}
 }

@@ -33,6 +33,8 @@ import (
 const (
 	// attackerAddr is the forger's own address.
 	attackerAddr = "127.0.2.9"
+	// sybilAddr is a second address of the same forger.
+	sybilAddr = "127.0.2.8"
 	// recoverWithin bounds how long after the attacker stops the cluster
 	// must agree on one pair again: two failure timeouts.
 	recoverWithin = 6 * time.Second

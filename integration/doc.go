@@ -22,7 +22,7 @@
 //
 // TestAdversary (adversary_test.go, adversary_attacks_test.go) repeats
 // the attacks of issue 9 against a fresh 3-node cluster each, from a
-// forger at 127.0.2.9 built on internal/forge: forged
+// forger at 127.0.2.9 (and 127.0.2.8) built on internal/forge: forged
 // heartbeats, byes, invals and answers, spoofed sources, a fake node
 // serving poisoned values, forged versions, cross-origin forms, stalled
 // dumps. Each attack is a table entry: run (the attack) and check, which

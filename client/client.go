@@ -232,7 +232,7 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, cl call) (*answer, 
 		return nil, &ReachError{URL: base.String(), Err: err, Timeout: c.timeout, Reading: true}
 	}
 	if int64(len(data)) > cl.limit {
-		return nil, fmt.Errorf("%s: node %s answered more than %s: %w", cl.op, base.Host, sizeString(cl.limit), ErrAnswerTooLarge)
+		return nil, &tooLargeError{op: cl.op, node: base.Host, limit: cl.limit}
 	}
 	return &answer{node: base.Host, header: resp.Header, body: data}, nil
 }
@@ -261,3 +261,16 @@ func statusError(op, node string, resp *http.Response) error {
 	}
 	return &StatusError{Op: op, Node: node, Code: resp.StatusCode, Msg: text, ETag: resp.Header.Get("ETag")}
 }
+
+// tooLargeError is an answer larger than the client reads.
+type tooLargeError struct {
+	op, node string
+	limit    int64
+}
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("%s: node %s answered more than %s", e.op, e.node, sizeString(e.limit))
+}
+
+// Is makes a tooLargeError an ErrAnswerTooLarge.
+func (e *tooLargeError) Is(target error) bool { return target == ErrAnswerTooLarge }

@@ -257,7 +257,7 @@ func TestClient_AnswerTooLarge(t *testing.T) {
 	c := newClient(t, client.Config{Nodes: []string{big.srv.URL}, MaxValueSize: 10})
 	_, err := c.Get(ctx(t), "k")
 	require.ErrorIs(t, err, client.ErrAnswerTooLarge)
-	assert.Equal(t, `get "k": node `+big.host()+" answered more than 10 bytes: answer too large", err.Error())
+	assert.Equal(t, `get "k": node `+big.host()+" answered more than 10 bytes", err.Error())
 }
 
 func TestClient_TokenAndEscaping(t *testing.T) {

@@ -82,9 +82,12 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: %d restores are running", errBusy, cap(s.restores)))
 		return
 	}
-	body := &deadlineReader{r: r.Body, rc: http.NewResponseController(w), idle: streamWriteIdle,
-		end: time.Now().Add(s.opts.DumpTimeout)}
+	rc := http.NewResponseController(w)
+	body := &deadlineReader{r: r.Body, rc: rc, idle: streamWriteIdle, end: time.Now().Add(s.opts.DumpTimeout)}
 	res, err := s.node.Restore(r.Context(), body)
+	// The server's write timeout runs from the request's start: a restore
+	// may outlast it, and still answers.
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteIdle))
 	if err != nil {
 		if r.Context().Err() == nil {
 			s.log.Warn("restore failed", "err", err, "read", res.Read, "applied", res.Applied)

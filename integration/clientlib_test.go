@@ -235,4 +235,3 @@ func runCLIOn(t *testing.T, nodes, stdin string, args ...string) (string, string
 	n := &node{addr: nodes}
 	return runCLI(t, n, stdin, args...)
 }
-

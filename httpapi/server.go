@@ -505,16 +505,25 @@ type deadlineWriter struct {
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
-	now := time.Now()
-	if !now.Before(d.end) {
-		return 0, errStreamTimeout
-	}
-	deadline := now.Add(d.idle)
-	if d.end.Before(deadline) {
-		deadline = d.end
+	deadline, err := streamDeadline(d.idle, d.end)
+	if err != nil {
+		return 0, err
 	}
 	_ = d.rc.SetWriteDeadline(deadline) // not every writer supports it: then the server's timeout stands
 	return d.w.Write(p)
+}
+
+// streamDeadline is the deadline of a stream's next read or write: idle
+// from now, but never past end; at end the stream is over.
+func streamDeadline(idle time.Duration, end time.Time) (time.Time, error) {
+	now := time.Now()
+	if !now.Before(end) {
+		return time.Time{}, errStreamTimeout
+	}
+	if deadline := now.Add(idle); deadline.Before(end) {
+		return deadline, nil
+	}
+	return end, nil
 }
 
 // errStreamTimeout ends a dump or a list that ran past

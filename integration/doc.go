@@ -28,7 +28,9 @@
 // dumps. Each attack is a table entry: run (the attack) and check, which
 // first proves the attack reached the nodes (their refusal counters, the
 // attacker's own sockets) and then asserts the outcome. The table runs
-// against a cluster without a cluster key; a keyed column is for later.
+// twice: open/<attack> against a cluster without a cluster key (the bounds
+// hold), keyed/<attack> against one with a key the forger lacks (no attack
+// has any effect).
 //
 // The daemon is built once per run from ./cmd/diststored (before entering
 // the namespace, which has no network for module downloads). Tests run

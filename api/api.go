@@ -78,3 +78,14 @@ const (
 	KindDiststore = "diststore"
 	KindOriginal  = "original"
 )
+
+// RestoreResult is what a master did with the entries of a restore,
+// POST /admin/restore.
+type RestoreResult struct {
+	Node    string `json:"node"`    // the master's address
+	Read    int    `json:"read"`    // entries in the stream
+	Applied int    `json:"applied"` // stored: newer than what the master held
+	Older   int    `json:"older"`   // not stored: the master held the key at that version or newer
+	Expired int    `json:"expired"` // not stored: expired already
+	Refused int    `json:"refused"` // not stored: version too far ahead of the master's clock
+}

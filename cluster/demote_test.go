@@ -201,19 +201,22 @@ func TestDemote_NewPairNotSynced_KeepsEverything(t *testing.T) {
 	held := map[string]store.Entry{"a": val("a1", 3), "b": val("b1", 4), "gone": tomb(5)}
 	for _, tc := range []struct {
 		name string
-		hear func(s *stepper)
+		// refused: the pair drops this healthy master without every
+		// master it names holding it, so it is not even adopted.
+		refused bool
+		hear    func(s *stepper)
 	}{
-		{"a new master still syncing", func(s *stepper) {
+		{"a new master still syncing", false, func(s *stepper) {
 			next := election.Pair{Epoch: 6, Masters: addrs("127.0.2.2", "127.0.2.3")}
 			s.hear("127.0.2.2", heartbeat("127.0.2.2", 10, true, next))
 			s.hear("127.0.2.3", heartbeat("127.0.2.3", 2, false, next))
 		}},
-		{"a new master synced at an older pair", func(s *stepper) {
+		{"a new master synced at an older pair", true, func(s *stepper) {
 			next := election.Pair{Epoch: 6, Masters: addrs("127.0.2.2", "127.0.2.3")}
 			s.hear("127.0.2.2", heartbeat("127.0.2.2", 10, true, next))
 			s.hear("127.0.2.3", heartbeat("127.0.2.3", 2, true, election.Pair{Epoch: 4, Masters: addrs("127.0.2.3")}))
 		}},
-		{"a forged sole master", func(s *stepper) {
+		{"a forged sole master", true, func(s *stepper) {
 			s.hear("127.0.2.9", heartbeat("127.0.2.9", 0, true, election.Pair{Epoch: 6, Masters: addrs("127.0.2.9")}))
 		}},
 	} {
@@ -221,6 +224,12 @@ func TestDemote_NewPairNotSynced_KeepsEverything(t *testing.T) {
 			f := newFakeMasters("127.0.2.2", "127.0.2.3", "127.0.2.9")
 			s := replacedMaster(t, f, held)
 			tc.hear(s)
+			if tc.refused {
+				require.True(t, s.n.isMaster(), "the pair is refused: still a master")
+				assert.Equal(t, []string{"a", "b", "gone"}, durableKeys(s.n), "every entry stays durable")
+				assert.Zero(t, f.requests(), "nothing is read from or written to the pair's masters")
+				return
+			}
 			require.False(t, s.n.isMaster(), "replaced")
 
 			err := s.n.demote()

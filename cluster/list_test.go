@@ -161,3 +161,32 @@ func TestNode_ListKeys_CopiesNoValues(t *testing.T) {
 	require.Equal(t, want, got)
 	require.Less(t, allocated, uint64(count*size/10), "listing keys allocates as if it copied the values")
 }
+
+// TestNode_ListKeysAfter lists the keys after a given key, durable and
+// cached merged, the key itself excluded whether it is held or not.
+func TestNode_ListKeysAfter(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
+	st := store.NewMemory()
+	n := newListNode(t, st, clk)
+	live := store.Entry{Value: []byte("v"), Version: store.Version{Clock: 1, Node: 1}}
+	for _, k := range []string{"a", "c", "e"} {
+		_, _, err := st.Put(k, live)
+		require.NoError(t, err)
+	}
+	for _, k := range []string{"b", "d", "f"} {
+		n.cache.put(k, live)
+	}
+	after := func(a string) []string {
+		var got []string
+		require.NoError(t, n.ListKeysAfter(a, func(keys []string) error {
+			got = append(got, keys...)
+			return nil
+		}))
+		return got
+	}
+	assert.Equal(t, []string{"a", "b", "c", "d", "e", "f"}, after(""))
+	assert.Equal(t, []string{"d", "e", "f"}, after("c"), "after a durable key")
+	assert.Equal(t, []string{"e", "f"}, after("d"), "after a cached key")
+	assert.Equal(t, []string{"c", "d", "e", "f"}, after("bb"), "after a key not held")
+	assert.Empty(t, after("f"))
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,7 +84,20 @@ const listChunk = 512
 // taken at once, sorted, and merged in: a string header per cached key,
 // under a tenth of what the entry counts against CacheMaxBytes.
 func (n *Node) ListKeys(fn func(keys []string) error) error {
+	return n.ListKeysAfter("", fn)
+}
+
+// ListKeysAfter is ListKeys of the keys after the key after ("" for all),
+// for a listing in pages: each page starts after the last key of the one
+// before.
+func (n *Node) ListKeysAfter(after string, fn func(keys []string) error) error {
 	cached := n.cache.sortedKeys()
+	if i, found := slices.BinarySearch(cached, after); after != "" {
+		if found {
+			i++
+		}
+		cached = cached[i:]
+	}
 	out := make([]string, 0, listChunk)
 	emit := func(k string) error {
 		out = append(out, k)
@@ -94,7 +108,7 @@ func (n *Node) ListKeys(fn func(keys []string) error) error {
 		out = out[:0]
 		return err
 	}
-	err := n.durable.RangeKeys("", n.nowMs(), func(keys []string) error {
+	err := n.durable.RangeKeys(after, n.nowMs(), func(keys []string) error {
 		for _, k := range keys {
 			// The cached keys up to k; one equal to k is listed once.
 			for len(cached) > 0 && cached[0] <= k {

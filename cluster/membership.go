@@ -295,15 +295,31 @@ func sameSource(p mcast.Packet, a netip.Addr, m *member) bool {
 }
 
 // acceptable reports whether this node may adopt pair p, which from's
-// heartbeat holds and which is better than its own: p names one or two
-// distinct masters, each this node or a live member, and its epoch is
-// within epochJumpBound of the highest epoch seen (and never above
-// election.MaxEpoch); a larger jump needs two members holding p, or p
-// naming this node with every other master it names holding it (a lone
-// node that names itself master at a huge epoch is not enough).
+// heartbeat holds and which is better than its own. Without a cluster key
+// anyone on the LAN can send a heartbeat, so no single one may decide:
+//
+//   - p names one or two distinct masters, each this node or a live
+//     member, at an epoch no higher than election.MaxEpoch;
+//   - p fills every seat this node counts (min(Seats, members)): a lone
+//     node naming itself sole master of a cluster is not a decision;
+//   - a pair that drops a master this node still hears from (or this node
+//     itself) is adopted only from the masters it names, each holding it
+//     in its own heartbeat, and never when it names this node: a healthy
+//     master is replaced only when a split heals, by the other side's
+//     pair;
+//   - the same masters at a higher epoch only from the masters it names,
+//     each holding it (nothing else re-elects a settled pair);
+//   - its epoch is within epochJumpBound of the highest epoch seen from
+//     live members, unless every master it names holds it and it does not
+//     name this node.
+//
+// A legitimate change passes: a lost master is silent (a proposer's pair
+// drops only silent masters, and a writer that could not reach one waits
+// for the others to stop hearing it too), and a healed split's pair is
+// spread by its masters' own heartbeats.
 func (n *Node) acceptable(p election.Pair, from netip.Addr) bool {
 	o := &n.own
-	if p.Epoch > election.MaxEpoch || len(p.Masters) == 0 || len(p.Masters) > 2 ||
+	if p.Epoch > election.MaxEpoch || len(p.Masters) == 0 || len(p.Masters) > election.Seats ||
 		(len(p.Masters) == 2 && p.Masters[0] == p.Masters[1]) {
 		return false
 	}
@@ -312,27 +328,40 @@ func (n *Node) acceptable(p election.Pair, from netip.Addr) bool {
 			return false
 		}
 	}
-	hi, backers := o.pair.Epoch, 0
+	if len(p.Masters) < min(election.Seats, 1+len(o.members)) {
+		return false
+	}
+	// held: every master p names, this node aside, holds p.
+	held := true
+	for _, a := range p.Masters {
+		if m, ok := o.members[a]; a != n.self && (!ok || !m.pair.Equal(p)) {
+			held = false
+		}
+	}
+	for _, a := range o.pair.Masters {
+		if !p.Has(a) && (a == n.self || n.healthy(a)) && (!held || p.Has(n.self)) {
+			return false
+		}
+	}
+	if slices.Equal(p.Masters, o.pair.Masters) && !held {
+		// The same masters at a higher epoch changes nothing but makes
+		// them sync again: only they may say so.
+		return false
+	}
+	hi := o.pair.Epoch
 	for a, m := range o.members {
 		if a != from && m.pair.Epoch > hi && m.pair.Epoch < p.Epoch {
 			hi = m.pair.Epoch
 		}
-		if m.pair.Equal(p) {
-			backers++
-		}
 	}
-	if p.Epoch-hi <= epochJumpBound || backers >= 2 {
-		return true
-	}
-	if !p.Has(n.self) {
-		return false
-	}
-	for _, a := range p.Masters {
-		if m, ok := o.members[a]; a != n.self && (!ok || !m.pair.Equal(p)) {
-			return false
-		}
-	}
-	return true
+	return p.Epoch-hi <= epochJumpBound || (held && !p.Has(n.self))
+}
+
+// healthy reports whether member a was heard from within two heartbeat
+// intervals: it has missed at most one.
+func (n *Node) healthy(a netip.Addr) bool {
+	m, ok := n.own.members[a]
+	return ok && n.now().Sub(m.lastSeen) <= 2*n.cfg.HeartbeatInterval
 }
 
 func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
@@ -479,10 +508,46 @@ func (n *Node) reconsider() {
 	if !n.own.booted {
 		return
 	}
-	if p, ok := election.Decide(n.self, n.viewOf(n.durable.Len()), n.own.pair); ok {
+	view := n.viewOf(n.durable.Len())
+	if !election.Settled(view, n.own.pair) {
+		// A pair that fills every seat and that each of its masters holds
+		// (the other side's, after a split healed) is joined rather than
+		// contested, even at a lower epoch: a lone master's side gives
+		// way to a full pair.
+		if q, ok := n.heldPair(len(view)); ok {
+			n.adopt(q, "joined the pair its masters hold")
+			return
+		}
+	}
+	if p, ok := election.Decide(n.self, view, n.own.pair); ok {
 		n.stats.Elections.Add(1)
 		n.adopt(p, "elected")
 	}
+}
+
+// heldPair returns the best pair that fills min(Seats, members) seats,
+// does not name this node, and that each master it names, a member heard
+// from within two heartbeat intervals, holds in its own heartbeat.
+func (n *Node) heldPair(members int) (election.Pair, bool) {
+	o := &n.own
+	var best election.Pair
+	found := false
+	for _, m := range o.members {
+		q := m.pair
+		if len(q.Masters) != min(election.Seats, members) || q.Has(n.self) || q.Epoch > election.MaxEpoch ||
+			(found && !election.Better(q, best)) {
+			continue
+		}
+		held := true
+		for _, a := range q.Masters {
+			mm, ok := o.members[a]
+			held = held && ok && n.healthy(a) && mm.pair.Equal(q)
+		}
+		if held {
+			best, found = q, true
+		}
+	}
+	return best, found
 }
 
 // adopt makes p the pair this node holds, publishes it and wakes the sync

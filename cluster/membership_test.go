@@ -197,6 +197,10 @@ func TestMembership_HostileHeartbeats(t *testing.T) {
 		{"a member named with the forger, past the bound", "127.0.2.9", election.Pair{Epoch: 1000, Masters: addrs("127.0.2.1", "127.0.2.9")}},
 		{"a non-member named", "127.0.2.9", election.Pair{Epoch: 6, Masters: addrs("127.0.2.9", "127.0.2.77")}},
 		{"the same node twice", "127.0.2.9", election.Pair{Epoch: 6, Masters: addrs("127.0.2.9", "127.0.2.9")}},
+		{"sole master one step up", "127.0.2.9", election.Pair{Epoch: 6, Masters: addrs("127.0.2.9")}},
+		{"two live members one step up, from a stranger", "127.0.2.9", election.Pair{Epoch: 6, Masters: addrs("127.0.2.2", "127.0.2.3")}},
+		{"a healthy master swapped for the forger", "127.0.2.9", election.Pair{Epoch: 6, Masters: addrs("127.0.2.1", "127.0.2.9")}},
+		{"the same masters one step up", "127.0.2.9", election.Pair{Epoch: 6, Masters: addrs("127.0.2.1", "127.0.2.2")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, pair := cluster3(t)
@@ -208,11 +212,53 @@ func TestMembership_HostileHeartbeats(t *testing.T) {
 		})
 	}
 
-	t.Run("a small step by a member is a normal election", func(t *testing.T) {
-		s, _ := cluster3(t)
+	t.Run("a member's word replaces a master only once it is silent", func(t *testing.T) {
+		s, pair := cluster3(t)
 		next := election.Pair{Epoch: 6, Masters: addrs("127.0.2.1", "127.0.2.3")}
 		s.hear("127.0.2.1", heartbeat("127.0.2.1", 10, true, next))
-		assert.Equal(t, next, s.n.Masters())
+		assert.Equal(t, pair, s.n.Masters(), "127.0.2.2 is still heard: a writer's failure is not enough")
+		for range 3 {
+			s.advance(s.n.cfg.HeartbeatInterval)
+			s.hear("127.0.2.1", heartbeat("127.0.2.1", 10, true, next))
+		}
+		assert.Equal(t, next, s.n.Masters(), "silent for two intervals, it is replaced")
+	})
+	t.Run("a silent master replaced by a stranger's word", func(t *testing.T) {
+		s, _ := cluster3(t)
+		next := election.Pair{Epoch: 6, Masters: addrs("127.0.2.1", "127.0.2.9")}
+		s.hear("127.0.2.9", heartbeat("127.0.2.9", 0, false, election.Pair{}))
+		// 127.0.2.2 goes silent; 127.0.2.1 and the newcomer go on.
+		for range 3 {
+			s.advance(s.n.cfg.HeartbeatInterval)
+			s.hear("127.0.2.1", heartbeat("127.0.2.1", 10, true, election.Pair{Epoch: 5, Masters: addrs("127.0.2.1", "127.0.2.2")}))
+		}
+		s.hear("127.0.2.9", heartbeat("127.0.2.9", 0, false, next))
+		assert.Equal(t, next, s.n.Masters(), "a master silent for two intervals may be replaced")
+	})
+	t.Run("a healed split: the other side's pair, held by its masters", func(t *testing.T) {
+		s, _ := cluster3(t)
+		s.hear("127.0.2.7", heartbeat("127.0.2.7", 10, false, election.Pair{}))
+		s.hear("127.0.2.8", heartbeat("127.0.2.8", 10, false, election.Pair{}))
+		other := election.Pair{Epoch: 9, Masters: addrs("127.0.2.7", "127.0.2.8")}
+		s.hear("127.0.2.7", heartbeat("127.0.2.7", 10, true, other))
+		assert.Equal(t, uint64(5), s.n.Masters().Epoch, "one of its masters is not enough to drop healthy ones")
+		s.hear("127.0.2.8", heartbeat("127.0.2.8", 10, true, other))
+		assert.Equal(t, other, s.n.Masters(), "both are")
+	})
+	t.Run("a lone master after a heal joins the full pair", func(t *testing.T) {
+		// 127.0.2.3 was cut off alone and made itself master; the others
+		// kept their pair at a lower epoch.
+		s := newStepper(t, "127.0.2.3")
+		s.advance(2 * s.n.cfg.HeartbeatInterval)
+		require.Equal(t, addrs("127.0.2.3"), s.n.Masters().Masters)
+		for i := uint64(s.n.Masters().Epoch); i < 9; i++ {
+			s.n.inLoop(func() { s.n.adopt(election.Pair{Epoch: i + 1, Masters: addrs("127.0.2.3")}, "test") })
+		}
+		theirs := election.Pair{Epoch: 2, Masters: addrs("127.0.2.1", "127.0.2.2")}
+		s.hear("127.0.2.1", heartbeat("127.0.2.1", 10, true, theirs))
+		s.hear("127.0.2.2", heartbeat("127.0.2.2", 10, true, theirs))
+		s.advance(s.n.cfg.HeartbeatInterval)
+		assert.Equal(t, theirs, s.n.Masters(), "it gives way to the pair both its masters hold")
 	})
 	t.Run("a big step held by two members", func(t *testing.T) {
 		s, _ := cluster3(t)

@@ -110,6 +110,7 @@ type counters struct {
 	Misses       atomic.Uint64
 	Elections    atomic.Uint64
 	Syncs        atomic.Uint64
+	SyncFailures atomic.Uint64 // syncs (or demotions) that failed and are retried
 	BadDatagrams atomic.Uint64
 	Refused      atomic.Uint64 // datagrams not answered: spoofed or reflecting
 	Invalidated  atomic.Uint64 // cached copies dropped on an invalidation
@@ -123,6 +124,7 @@ type counters struct {
 type Counters struct {
 	LocalHits, RemoteHits, Misses uint64 // reads served here, fetched, not found
 	Elections, Syncs              uint64
+	SyncFailures                  uint64  // syncs that failed and are retried
 	SyncSeconds                   float64 // total time of completed syncs
 	BadDatagrams, Refused         uint64  // datagrams malformed; not answered (spoofed or reflecting)
 	Queries, Answers              uint64  // whohas sent, answers received
@@ -137,6 +139,7 @@ func (c *counters) snapshot() Counters {
 		Misses:       c.Misses.Load(),
 		Elections:    c.Elections.Load(),
 		Syncs:        c.Syncs.Load(),
+		SyncFailures: c.SyncFailures.Load(),
 		SyncSeconds:  time.Duration(c.SyncNanos.Load()).Seconds(),
 		BadDatagrams: c.BadDatagrams.Load(),
 		Refused:      c.Refused.Load(),

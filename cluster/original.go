@@ -141,6 +141,7 @@ func (n *Node) onKeyCountAnswer(p mcast.Packet, m mcast.Message) {
 func (n *Node) onKeyCountQuery(p mcast.Packet, m mcast.Message) {
 	o := &n.own
 	if m.Addr == n.self {
+		n.stats.Refused.Add(1) // not from this node's socket (those are dropped before): forged
 		return
 	}
 	if _, member := o.members[m.Addr]; member {

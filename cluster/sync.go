@@ -81,6 +81,7 @@ func (n *Node) syncLoop() {
 			retry = time.After(d)
 		default:
 			dr = demoteRetry{pair: dr.pair}
+			n.stats.SyncFailures.Add(1)
 			n.log.Warn("sync failed, will retry", "err", err)
 			retry = time.After(jitter(n.cfg.HeartbeatInterval))
 		}

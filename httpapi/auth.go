@@ -169,6 +169,11 @@ var accessOf = [numRoutes]access{
 	routePut:        accessWrite,
 	routeDelete:     accessWrite,
 
+	// A backup is every value at once, and a restore writes many keys:
+	// an operator's, so the read-write token.
+	routeBackup:  accessWrite,
+	routeRestore: accessWrite,
+
 	routeLocal:  accessNode,
 	routeDump:   accessNode,
 	routeDigest: accessNode,

@@ -1,7 +1,10 @@
 // Package httpapi is diststore's HTTP interface: the original
 // pydiststore's API (POST /<key>, POST /local/<key>, GET /get/<key>,
-// GET /getlocal/<key>, GET /list, the HTML form), the node-to-node dump
-// used by master sync, the status and health endpoints and the HTML page.
+// GET /getlocal/<key>, GET /list, the HTML form), the pages of
+// GET /list?prefix=&after=&limit=, the node-to-node dump used by master
+// sync, the operator's hot backup (GET /backup) and restore
+// (POST /admin/restore), the status and health endpoints, and the HTML
+// page with its key browser.
 // It talks to the node through the small Node interface, so its tests run
 // over a fake.
 //

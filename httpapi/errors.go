@@ -24,7 +24,7 @@ func statusOf(err error) int {
 	var maxBytes *http.MaxBytesError
 	switch {
 	case errors.Is(err, store.ErrBadKey), errors.Is(err, store.ErrBadVersion), errors.Is(err, store.ErrClockSkew), errors.Is(err, errBadForm),
-		errors.Is(err, errBadRequest):
+		errors.Is(err, errBadRequest), errors.Is(err, store.ErrBadDump):
 		return http.StatusBadRequest
 	case errors.Is(err, cluster.ErrNotFound):
 		return http.StatusNotFound
@@ -44,7 +44,9 @@ func statusOf(err error) int {
 		return http.StatusBadGateway
 	case errors.Is(err, cluster.ErrNoMaster), errors.Is(err, cluster.ErrClosed), errors.Is(err, errBusy):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, cluster.ErrNoBackup):
+		return http.StatusNotImplemented
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errStreamTimeout):
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError

@@ -50,6 +50,15 @@ type fakeNode struct {
 	dumpHook func(w io.Writer) error
 	// listHook, when set, runs instead of ListKeys' walk of entries.
 	listHook func(fn func(keys []string) error) error
+	// backup is what WriteBackup writes; backupErr, when set, is
+	// returned before it writes.
+	backup    []byte
+	backupErr error
+	// restoreHook, when set, runs instead of Restore's reading of the
+	// stream.
+	restoreHook func(ctx context.Context, r io.Reader) (api.RestoreResult, error)
+
+	listAfter []string // the after of every ListKeysAfter
 
 	puts      []putCall
 	putLocals []putCall
@@ -237,16 +246,22 @@ func (f *fakeNode) GetLocal(key string) (store.Entry, bool) {
 // small, so that a few keys make several chunks.
 const fakeListChunk = 2
 
-// ListKeys lists the keys of the entries, sorted, in chunks of
-// fakeListChunk; listHook, when set, lists instead.
-func (f *fakeNode) ListKeys(fn func(keys []string) error) error {
+// ListKeysAfter lists the keys of the entries after the key after,
+// sorted, in chunks of fakeListChunk; listHook, when set, lists instead.
+func (f *fakeNode) ListKeysAfter(after string, fn func(keys []string) error) error {
 	f.mu.Lock()
 	hook := f.listHook
 	keys := slices.Sorted(maps.Keys(f.entries))
+	f.listAfter = append(f.listAfter, after)
 	f.mu.Unlock()
 	if hook != nil {
 		return hook(fn)
 	}
+	i, found := slices.BinarySearch(keys, after)
+	if found {
+		i++
+	}
+	keys = keys[i:]
 	for chunk := range slices.Chunk(keys, fakeListChunk) {
 		if err := fn(chunk); err != nil {
 			return err
@@ -272,6 +287,46 @@ func (f *fakeNode) WriteDump(w io.Writer, values bool) error {
 	}
 	_, err := io.WriteString(w, "dump\n")
 	return err
+}
+
+// WriteBackup writes f.backup, or fails with f.backupErr.
+func (f *fakeNode) WriteBackup(w io.Writer, begin func(size int64)) error {
+	f.mu.Lock()
+	data, err := f.backup, f.backupErr
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if begin != nil {
+		begin(int64(len(data)))
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// Restore reads the stream with store.ReadDump and stores each entry
+// that is newer than what it holds, as a master does.
+func (f *fakeNode) Restore(ctx context.Context, r io.Reader) (api.RestoreResult, error) {
+	f.mu.Lock()
+	hook := f.restoreHook
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(ctx, r)
+	}
+	res := api.RestoreResult{Node: "10.0.0.3"}
+	err := store.ReadDump(r, 1<<20, func(key string, e store.Entry, _ bool) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		res.Read++
+		if held, ok := f.entries[key]; ok && !e.Version.Newer(held.Version) {
+			res.Older++
+			return nil
+		}
+		f.entries[key] = e
+		res.Applied++
+		return nil
+	})
+	return res, err
 }
 
 func (f *fakeNode) Status() cluster.Status {

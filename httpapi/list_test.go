@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -167,4 +168,81 @@ func TestServer_List_Head(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.True(t, strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain"))
 	assert.Empty(t, rec.Body.String())
+}
+
+// TestServer_List_Pages: with ?prefix=, ?after= or ?limit=, a page of
+// keys in order, and X-Diststore-Next to continue from while more follow.
+func TestServer_List_Pages(t *testing.T) {
+	srv, node := newTestServer(t, httpapi.Options{})
+	for _, k := range []string{"a", "app/1", "app/2", "app/3", "apple", "b", "app", "ap", "é/1"} {
+		node.set(k, []byte("v"), testVersion)
+	}
+	page := func(query string) (string, string) {
+		t.Helper()
+		rec := serve(t, srv, http.MethodGet, "/list?"+query, nil, nil)
+		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", query, rec.Body.String())
+		return rec.Body.String(), rec.Header().Get(httpapi.NextHeader)
+	}
+	body, next := page("prefix=app/")
+	assert.Equal(t, "app/1\napp/2\napp/3\n", body)
+	assert.Empty(t, next, "one page holds them all")
+
+	body, next = page("prefix=app&limit=2")
+	assert.Equal(t, "app\napp/1\n", body, "the prefix itself is a key with the prefix")
+	assert.Equal(t, "app%2F1", next)
+	body, next = page("prefix=app&limit=2&after=" + next)
+	assert.Equal(t, "app/2\napp/3\n", body)
+	assert.Equal(t, "app%2F3", next)
+	body, next = page("prefix=app&limit=2&after=" + next)
+	assert.Equal(t, "apple\n", body)
+	assert.Empty(t, next)
+
+	body, next = page("limit=3")
+	assert.Equal(t, "a\nap\napp\n", body)
+	assert.Equal(t, "app", next)
+	body, _ = page("after=apple")
+	assert.Equal(t, "b\né/1\n", body)
+	body, next = page("prefix=%C3%A9")
+	assert.Equal(t, "é/1\n", body)
+	assert.Empty(t, next)
+	body, _ = page("prefix=zzz")
+	assert.Empty(t, body)
+
+	// Plain GET /list is every key, as before.
+	rec := serve(t, srv, http.MethodGet, "/list", nil, nil)
+	assert.Equal(t, "a\nap\napp\napp/1\napp/2\napp/3\napple\nb\né/1\n", rec.Body.String())
+	assert.Empty(t, rec.Header().Get(httpapi.NextHeader))
+}
+
+// TestServer_List_PageStopsPastThePrefix: a page walks from the prefix on
+// and stops at the first key past it, not at the end of the keys.
+func TestServer_List_PageStopsPastThePrefix(t *testing.T) {
+	srv, node := newTestServer(t, httpapi.Options{})
+	for i := range 100 {
+		node.set(fmt.Sprintf("k%03d", i), []byte("v"), testVersion)
+	}
+	node.set("j", []byte("v"), testVersion)
+	rec := serve(t, srv, http.MethodGet, "/list?prefix=k01", nil, nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, 10, strings.Count(rec.Body.String(), "\n"))
+	node.mu.Lock()
+	after := node.listAfter[len(node.listAfter)-1]
+	node.mu.Unlock()
+	assert.Less(t, after, "k01")
+	assert.Greater(t, after, "k00~", "the walk starts just before the prefix, not at the first key")
+}
+
+func TestServer_List_BadPage(t *testing.T) {
+	srv, _ := newTestServer(t, httpapi.Options{})
+	for query, want := range map[string]string{
+		"limit=0":      "bad request: limit \"0\": want a number from 1 to 10000\n",
+		"limit=10001":  "bad request: limit \"10001\": want a number from 1 to 10000\n",
+		"limit=x":      "bad request: limit \"x\": want a number from 1 to 10000\n",
+		"prefix=a%20b": "bad request: prefix: bad key: contains whitespace or control character U+0020\n",
+		"after=a%0Ab":  "bad request: after: bad key: contains whitespace or control character U+000A\n",
+	} {
+		rec := serve(t, srv, http.MethodGet, "/list?"+query, nil, nil)
+		assert.Equal(t, http.StatusBadRequest, rec.Code, query)
+		assert.Equal(t, want, rec.Body.String(), query)
+	}
 }

@@ -127,6 +127,8 @@ var (
 		"Master pairs this node proposed.", nil, nil)
 	descSyncs = prometheus.NewDesc("diststore_syncs_total",
 		"Completed master syncs.", nil, nil)
+	descSyncFailures = prometheus.NewDesc("diststore_sync_failures_total",
+		"Master syncs (and hand-overs of a node that is no longer master) that failed and will be retried.", nil, nil)
 	descSyncSeconds = prometheus.NewDesc("diststore_sync_seconds_total",
 		"Time spent in completed master syncs.", nil, nil)
 	descKeys = prometheus.NewDesc("diststore_keys",
@@ -151,7 +153,7 @@ var (
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReads, descQueries, descDatagrams, descDropped, descElections, descSyncs,
-		descSyncSeconds, descKeys, descStoreBytes, descCached, descCacheBytes, descCacheDropped, descPurged,
+		descSyncFailures, descSyncSeconds, descKeys, descStoreBytes, descCached, descCacheBytes, descCacheDropped, descPurged,
 		descMembers, descMaster, descEpoch} {
 		ch <- d
 	}
@@ -180,6 +182,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descQueries, float64(m.Answers), "answers_received")
 	counter(descElections, float64(m.Elections))
 	counter(descSyncs, float64(m.Syncs))
+	counter(descSyncFailures, float64(m.SyncFailures))
 	counter(descSyncSeconds, m.SyncSeconds)
 	gauge(descKeys, float64(st.Keys))
 	gauge(descStoreBytes, float64(st.StoreBytes))

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"html/template"
 	"net/http"
+	"net/url"
 
 	"github.com/diststore/diststore/cluster"
 )
@@ -45,6 +47,18 @@ tr.self td { font-weight: bold; }
 <label>Key <input name="key" id="delete-key" required maxlength="250"></label>
 <button type="submit">Delete</button>
 </form>
+<h2 id="keys-heading">Keys</h2>
+<p>The keys this node holds{{if not .Status.IsMaster}} (a master holds every key){{end}}, in order, {{.Browse.Limit}} at a time.</p>
+<form method="get" action="/#keys-heading" id="browse">
+<label>Starting with <input name="prefix" id="browse-prefix" value="{{.Browse.Prefix}}" maxlength="250"></label>
+<button type="submit">List keys</button>
+</form>
+{{with .Browse}}{{if .Err}}<p class="warn" id="browse-error">{{.Err}}</p>{{else}}
+<ul id="keys">
+{{range .Keys}}<li><a href="{{.Href}}">{{.Key}}</a></li>
+{{else}}<li id="no-keys">No keys{{if .Prefix}} starting with <code>{{.Prefix}}</code>{{end}}{{if .After}} after <code>{{.After}}</code>{{end}}.</li>
+{{end}}</ul>
+{{if .Next}}<p><a id="keys-next" href="{{.Next}}">Next keys</a></p>{{end}}{{end}}{{end}}
 <h2>Cluster</h2>
 <p>Masters: {{range $i, $m := .Status.Masters}}{{if $i}}, {{end}}{{$m}}{{else}}not known yet{{end}} (epoch {{.Status.Epoch}}).
 This node holds {{.Status.Keys}} key{{if ne .Status.Keys 1}}s{{end}} and {{.Status.Cached}} cached cop{{if eq .Status.Cached 1}}y{{else}}ies{{end}}{{if .Status.IsMaster}} and is a master{{if not .Status.Synced}} (syncing){{end}}{{end}}.</p>
@@ -60,13 +74,57 @@ This node holds {{.Status.Keys}} key{{if ne .Status.Keys 1}}s{{end}} and {{.Stat
 `))
 
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
 	data := struct {
 		Status  cluster.Status
 		Stored  string
 		Deleted string
-	}{s.status(), r.URL.Query().Get("stored"), r.URL.Query().Get("deleted")}
+		Browse  browse
+	}{s.status(), q.Get("stored"), q.Get("deleted"), s.browse(r.Context(), q.Get("prefix"), q.Get("after"))}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := page.Execute(w, data); err != nil {
 		s.log.Warn("render page", "err", err)
 	}
+}
+
+// pageKeys is how many keys the page lists at once.
+const pageKeys = 100
+
+// browse is the page's list of keys: a page of keys with a prefix.
+type browse struct {
+	Prefix, After string
+	Limit         int
+	Keys          []browseKey
+	Next          string // the link to the next page, "" on the last
+	Err           string // why the keys could not be listed
+}
+
+// browseKey is one key of the page, with the link to its value.
+type browseKey struct{ Key, Href string }
+
+// browse lists a page of the keys this node holds that start with
+// prefix, after the key after.
+func (s *Server) browse(ctx context.Context, prefix, after string) browse {
+	b := browse{Prefix: prefix, After: after, Limit: pageKeys}
+	lq, err := parseListQuery(url.Values{"prefix": {prefix}, "after": {after}})
+	if err != nil {
+		b.Err = err.Error()
+		return b
+	}
+	lq.Limit = pageKeys
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
+	defer cancel()
+	keys, next, err := s.listPage(ctx, lq)
+	if err != nil {
+		s.log.Warn("page: list keys", "err", err)
+		b.Err = "the keys cannot be listed: see the node's log"
+		return b
+	}
+	for _, k := range keys {
+		b.Keys = append(b.Keys, browseKey{Key: k, Href: "/get/" + url.PathEscape(k)})
+	}
+	if next != "" {
+		b.Next = "/?" + url.Values{"prefix": {prefix}, "after": {next}}.Encode() + "#keys-heading"
+	}
+	return b
 }

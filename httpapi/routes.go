@@ -23,6 +23,8 @@ const (
 	routeHealthz                 // GET /healthz
 	routeReadyz                  // GET /readyz
 	routeMetrics                 // GET /metrics
+	routeBackup                  // GET /backup
+	routeRestore                 // POST /admin/restore
 	routeGet                     // /get/<key>
 	routeGetLocal                // /getlocal/<key>
 	routeLocal                   // /local/<key>
@@ -46,6 +48,8 @@ var routeNames = [numRoutes]string{
 	routeHealthz:    "healthz",
 	routeReadyz:     "readyz",
 	routeMetrics:    "metrics",
+	routeBackup:     "backup",
+	routeRestore:    "restore",
 	routeGet:        "get",
 	routeGetLocal:   "getlocal",
 	routeLocal:      "local",
@@ -97,12 +101,20 @@ var fixedRoutes = []fixedRoute{
 	{http.MethodGet, "/healthz", routeHealthz},
 	{http.MethodGet, "/readyz", routeReadyz},
 	{http.MethodGet, "/metrics", routeMetrics},
+	{http.MethodGet, "/backup", routeBackup},
+	{http.MethodPost, pathRestore, routeRestore},
 }
+
+// pathRestore is the path of a restore. A POST of a path of one segment
+// stores the key it names (POST /restore stores the key "restore", as in
+// the original), so a route that takes a POST has a path of two, as
+// POST /delete/<key>: a key with a "/" is sent with it escaped (%2F).
+const pathRestore = "/admin/restore"
 
 // routeOf maps a request's method and escaped path to its route. Key
 // routes go by the escaped path's first segment, so a key is never cleaned
-// or redirected; any other POST, PUT or DELETE of a path but / and /delete
-// is a write of the key the path names, even when that key is the name of
+// or redirected; any other POST, PUT or DELETE of a path but /, /delete
+// and /admin/restore is a write of the key the path names, even when that key is the name of
 // an endpoint (POST /list stores the key "list", as in the original).
 func routeOf(method, p string) route {
 	write := method == http.MethodPost || method == http.MethodPut
@@ -115,7 +127,7 @@ func routeOf(method, p string) route {
 		return routeLocal
 	case strings.HasPrefix(p, "/delete/") && method == http.MethodPost:
 		return routeDeleteKey
-	case p != "/" && p != "/delete" && write:
+	case p != "/" && p != "/delete" && p != pathRestore && write:
 		return routePut
 	case p != "/" && method == http.MethodDelete:
 		return routeDelete

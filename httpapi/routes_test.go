@@ -25,6 +25,14 @@ func TestRouteOf(t *testing.T) {
 		{"GET", "/healthz", routeHealthz},
 		{"GET", "/readyz", routeReadyz},
 		{"GET", "/metrics", routeMetrics},
+		{"GET", "/backup", routeBackup},
+		{"HEAD", "/backup", routeBackup},
+		{"POST", "/admin/restore", routeRestore},
+		{"GET", "/admin/restore", routeOther}, // the mux's 405
+		{"PUT", "/admin/restore", routeOther}, // the mux's 405, as PUT /delete
+		{"POST", "/restore", routePut},        // the key "restore"
+		{"POST", "/backup", routePut},         // the key "backup"
+		{"POST", "/admin%2Frestore", routePut},
 
 		// A write to an endpoint's name is a write of that key.
 		{"POST", "/list", routePut},

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/diststore/diststore/api"
 	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/clusterkey"
 	"github.com/diststore/diststore/store"
@@ -28,8 +28,10 @@ type Node interface {
 	Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error)
 	Get(ctx context.Context, key string) (store.Entry, cluster.Source, error)
 	GetLocal(key string) (store.Entry, bool)
-	ListKeys(fn func(keys []string) error) error
+	ListKeysAfter(after string, fn func(keys []string) error) error
 	WriteDump(w io.Writer, values bool) error
+	WriteBackup(w io.Writer, begin func(size int64)) error
+	Restore(ctx context.Context, r io.Reader) (api.RestoreResult, error)
 	Status() cluster.Status
 	Ready() bool
 	Digest() cluster.Digest
@@ -51,6 +53,13 @@ type Options struct {
 	// DumpStreams bounds the GET /dump streams served at once (each holds
 	// a read transaction open); more are answered 503. 0 means 4.
 	DumpStreams int
+	// BackupStreams bounds the GET /backup streams served at once (each
+	// holds one read transaction open throughout); more are answered 503.
+	// Their time is bounded by DumpTimeout. 0 means 2.
+	BackupStreams int
+	// Restores bounds the POST /admin/restore served at once; more are
+	// answered 503. Their time is bounded by DumpTimeout. 0 means 1.
+	Restores int
 	// Logger receives request errors. nil means slog.Default().
 	Logger *slog.Logger
 	// Ring is the cluster key. With one, the node-to-node routes (/local,
@@ -80,8 +89,9 @@ type Server struct {
 	// csrf refuses a browser's state-changing request from another origin:
 	// a web page a LAN user opens must not write or delete keys.
 	csrf *http.CrossOriginProtection
-	// dumps holds a token for each GET /dump being served.
-	dumps chan struct{}
+	// dumps holds a token for each GET /dump being served, backups for
+	// each GET /backup, restores for each POST /admin/restore.
+	dumps, backups, restores chan struct{}
 }
 
 // New returns the handler of node's HTTP API.
@@ -98,11 +108,18 @@ func New(node Node, opts Options) *Server {
 	if opts.DumpStreams == 0 {
 		opts.DumpStreams = 4
 	}
+	if opts.BackupStreams == 0 {
+		opts.BackupStreams = 2
+	}
+	if opts.Restores == 0 {
+		opts.Restores = 1
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{node: node, opts: opts, log: opts.Logger, csrf: http.NewCrossOriginProtection(),
-		dumps: make(chan struct{}, opts.DumpStreams)}
+		dumps: make(chan struct{}, opts.DumpStreams), backups: make(chan struct{}, opts.BackupStreams),
+		restores: make(chan struct{}, opts.Restores)}
 	s.met = newMetrics(node)
 	s.keyed = [numRoutes]keyHandler{
 		routeGet:       s.handleGet,
@@ -124,6 +141,8 @@ func New(node Node, opts Options) *Server {
 		routeHealthz:    func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok\n") },
 		routeReadyz:     s.handleReady,
 		routeMetrics:    s.met.handler().ServeHTTP,
+		routeBackup:     s.handleBackup,
+		routeRestore:    s.handleRestore,
 	}
 	s.mux = http.NewServeMux()
 	for _, f := range fixedRoutes {
@@ -455,60 +474,6 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 	plain(w, http.StatusOK, "stored locally\n")
 }
 
-// handleList streams the keys the node holds, one per line, a chunk at a
-// time: each chunk is written and flushed to the client before the next
-// is read, so memory stays bounded by a chunk however many keys there
-// are. Like a dump, the stream moves its write deadline on at each write
-// and is cut at DumpTimeout; a client that goes away ends the walk.
-//
-// Unlike dumps, lists are not capped: a list holds no read transaction
-// between chunks and buffers a chunk of keys and no value (on a
-// non-master, also a string header per cached key, bounded by the cache),
-// about what a single PUT buffers for its value.
-func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if r.Method == http.MethodHead {
-		return // no body: no need to walk the keys
-	}
-	rc := http.NewResponseController(w)
-	dw := &deadlineWriter{w: w, rc: rc, idle: streamWriteIdle, end: time.Now().Add(s.opts.DumpTimeout)}
-	bw := bufio.NewWriterSize(dw, 32<<10)
-	ctx := r.Context()
-	var clientErr error // why the client's side ended the stream
-	wrote := false
-	err := s.node.ListKeys(func(keys []string) error {
-		if clientErr = ctx.Err(); clientErr != nil {
-			return clientErr // the client went away
-		}
-		wrote = true
-		for _, k := range keys {
-			_, _ = bw.WriteString(k)
-			_ = bw.WriteByte('\n')
-		}
-		if clientErr = bw.Flush(); clientErr != nil { // the first error of a write, kept by bw
-			return clientErr
-		}
-		// On to the client now, not when net/http's buffers fill.
-		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			clientErr = err
-		}
-		return clientErr
-	})
-	switch {
-	case err == nil:
-	case clientErr != nil:
-		s.log.Debug("list cut short", "err", err)
-	case !wrote:
-		s.log.Warn("list failed", "err", err)
-		writeError(w, err)
-	default:
-		// Keys are written: abort the response rather than end it as if
-		// the list were whole.
-		s.log.Warn("list failed", "err", err)
-		panic(http.ErrAbortHandler)
-	}
-}
-
 // handleDump streams every entry. A dump of a large store outlasts the
 // server's write timeout, so each write moves the deadline on instead: the
 // stream is cut only when the reader stops reading.
@@ -541,16 +506,25 @@ type deadlineWriter struct {
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
-	now := time.Now()
-	if !now.Before(d.end) {
-		return 0, errStreamTimeout
-	}
-	deadline := now.Add(d.idle)
-	if d.end.Before(deadline) {
-		deadline = d.end
+	deadline, err := streamDeadline(d.idle, d.end)
+	if err != nil {
+		return 0, err
 	}
 	_ = d.rc.SetWriteDeadline(deadline) // not every writer supports it: then the server's timeout stands
 	return d.w.Write(p)
+}
+
+// streamDeadline is the deadline of a stream's next read or write: idle
+// from now, but never past end; at end the stream is over.
+func streamDeadline(idle time.Duration, end time.Time) (time.Time, error) {
+	now := time.Now()
+	if !now.Before(end) {
+		return time.Time{}, errStreamTimeout
+	}
+	if deadline := now.Add(idle); deadline.Before(end) {
+		return deadline, nil
+	}
+	return end, nil
 }
 
 // errStreamTimeout ends a dump or a list that ran past

@@ -446,6 +446,9 @@ type loadGen struct {
 	newKeys float64
 	// reads is the share of operations that are reads (GET /get).
 	reads float64
+	// pace, if positive, is how long each client waits after each
+	// operation: a load of a bounded rate, whose check stays short.
+	pace time.Duration
 	// targets returns the nodes to send to; by default the running ones.
 	targets func() []*node
 	// getKey, if set, limits the checker's /get reads on every node to
@@ -550,6 +553,9 @@ func (g *loadGen) run() {
 				}
 				g.one(rng)
 				g.inflight.Add(-1)
+				if g.pace > 0 {
+					time.Sleep(g.pace)
+				}
 			}
 		}()
 	}

@@ -24,6 +24,18 @@
 // two sides (lan_test.go). Tests that only produce the README's figures
 // and take longer are built with -tags figures (make faults).
 //
+// TestAdversary (adversary_test.go, adversary_attacks_test.go) repeats
+// the attacks of issue 9 against a fresh 3-node cluster each, from a
+// forger at 127.0.2.9 (and 127.0.2.8) built on internal/forge: forged
+// heartbeats, byes, invals and answers, spoofed sources, a fake node
+// serving poisoned values, forged versions, cross-origin forms, stalled
+// dumps. Each attack is a table entry: run (the attack) and check, which
+// first proves the attack reached the nodes (their refusal counters, the
+// attacker's own sockets) and then asserts the outcome. The table runs
+// twice: open/<attack> against a cluster without a cluster key (the bounds
+// hold), keyed/<attack> against one with a key the forger lacks (no attack
+// has any effect).
+//
 // The daemon is built once per run from ./cmd/diststored (before entering
 // the namespace, which has no network for module downloads). Tests run
 // sequentially, each with a fresh cluster; every node's stderr goes to a

@@ -488,3 +488,91 @@ func TestPage_StoreLookupDeleteInBrowser(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPage_KeyBrowser lists keys on a master's page in a real browser:
+// the prefix form, a page of 100 links, the next page, and a link that
+// leads to the key's value.
+func TestPage_KeyBrowser(t *testing.T) {
+	c := startCluster(t, 3)
+	masters := c.waitConverged(t, joinTimeout, c.nodes...)
+	m := c.byAddr(t, masters[0])
+	const count = 130
+	var want []string
+	for i := range count {
+		k := fmt.Sprintf("browse/%03d", i)
+		requirePut(t, c.node(1+i%3), k, "value of "+k)
+		want = append(want, k)
+	}
+	const odd = "browse/zz/café&<b>" // escaped in the link and the text
+	requirePut(t, c.node(2), odd, "odd value")
+	want = append(want, odd)
+	requirePut(t, c.node(3), "other/key", "not listed")
+	b := startBrowser(t)
+
+	b.run(t, "open the master's page", chromedp.Navigate(m.baseURL()+"/"), chromedp.WaitVisible(chromedp.ID("browse-prefix")))
+	b.typeInto(t, "browse-prefix", "browse/")
+	u, status := b.submit(t, "browse")
+	require.Equal(t, int64(200), status)
+	assert.Equal(t, "browse/", u.Query().Get("prefix"), "the form's query")
+	b.run(t, "wait for #keys", chromedp.WaitVisible(chromedp.ID("keys")))
+	type link struct{ Text, Href string }
+	links := func() []link {
+		return eval[[]link](t, b, `Array.from(document.querySelectorAll("#keys a"), a => ({Text: a.innerText, Href: a.getAttribute("href")}))`)
+	}
+	first := links()
+	require.Len(t, first, 100, "a page of 100 keys")
+	for i, l := range first {
+		assert.Equal(t, want[i], l.Text)
+		assert.Equal(t, keyPath("/get/", want[i]), l.Href)
+	}
+	b.screenshot(t, "key-browser.png")
+
+	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("keys-next")))
+	cancel()
+	require.NoError(t, err, "browser: follow the next page link")
+	require.Equal(t, int64(200), resp.Status)
+	second := links()
+	require.Len(t, second, len(want)-100, "the rest, without other/key")
+	for i, l := range second {
+		assert.Equal(t, want[100+i], l.Text)
+		assert.Equal(t, keyPath("/get/", want[100+i]), l.Href)
+	}
+	assert.False(t, eval[bool](t, b, `document.getElementById("keys-next") !== null`), "the last page has no next link")
+
+	// The odd key's link leads to its value.
+	got := b.followForValue(t, `#keys a[href="`+keyPath("/get/", odd)+`"]`)
+	assert.Equal(t, "odd value", got)
+}
+
+// followForValue clicks the link sel and returns the value the user gets:
+// the page's text, or the file the browser saved.
+func (b *browser) followForValue(t *testing.T, sel string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
+	defer cancel()
+	begins := chromedp.BrowserEvents(ctx, cdpbrowser.DownloadWillBegin)
+	progress := chromedp.BrowserEvents(ctx, cdpbrowser.DownloadProgress)
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
+	if err == nil {
+		require.Equal(t, int64(200), resp.Status, "browser: %s", resp.URL)
+		return eval[string](t, b, `document.body.innerText`)
+	}
+	var le *chromedp.LoadError
+	require.True(t, errors.As(err, &le), "browser: click %s: %v", sel, err)
+	var guid string
+	for ev, err := range begins {
+		require.NoError(t, err)
+		guid = ev.GUID
+		break
+	}
+	for ev, err := range progress {
+		require.NoError(t, err)
+		if ev.GUID == guid && ev.State == cdpbrowser.DownloadProgressStateCompleted {
+			break
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(b.dl, guid))
+	require.NoError(t, err)
+	return string(data)
+}

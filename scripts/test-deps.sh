@@ -12,10 +12,12 @@
 #   supervisor, adduser,   the Debian package test (build, lint, install,
 #   lintian, dpkg-dev      run under supervisord, purge)
 #   chromium               the page test in a headless browser
+#   prometheus             promtool: the alert rules' check and unit tests
+#                          (monitoring/)
 #   make, git, procps      the build and the scripts
 set -euo pipefail
 
-pkgs=(util-linux iproute2 iptables curl make git procps supervisor adduser lintian dpkg-dev chromium)
+pkgs=(util-linux iproute2 iptables curl make git procps supervisor adduser lintian dpkg-dev chromium prometheus)
 
 if ! command -v dpkg-query >/dev/null; then
 	echo "make test: not a Debian system (no dpkg-query); it needs the Debian packages ${pkgs[*]}" >&2

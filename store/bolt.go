@@ -44,6 +44,11 @@ const (
 	// long-lived read transaction would keep bbolt from remapping a
 	// growing file and so block writers.
 	rangeChunk = 512
+	// rangeChunkBytes bounds the keys and values Range copies out of one
+	// read transaction: it stops at the first record that takes a chunk
+	// past it. A reader that stalls (a /dump nobody reads) pins one chunk;
+	// 512 records of large values would be hundreds of MiB.
+	rangeChunkBytes = 1 << 20
 
 	defaultLockTimeout = time.Second
 )
@@ -479,14 +484,18 @@ type keyEntry struct {
 // errStop ends a scan whose caller wants no more.
 var errStop = errors.New("stop")
 
-// Range implements Store. It copies up to rangeChunk entries at a time out
-// of a short read transaction and calls fn outside of it.
+// Range implements Store. It copies up to rangeChunk entries, and about
+// rangeChunkBytes of keys and values, at a time out of a short read
+// transaction and calls fn outside of it.
 func (s *Bolt) Range(fn func(string, Entry) bool) {
 	chunk := make([]keyEntry, 0, rangeChunk)
-	_ = s.scan("", func(k, v []byte) {
+	size := 0
+	_ = s.scan("", func(k, v []byte) bool {
 		if e, err := decodeEntry(v); err == nil {
 			chunk = append(chunk, keyEntry{string(k), e})
+			size += len(k) + len(e.Value)
 		}
+		return size < rangeChunkBytes
 	}, func() error {
 		for _, ke := range chunk {
 			if !fn(ke.key, ke.e) {
@@ -494,7 +503,7 @@ func (s *Bolt) Range(fn func(string, Entry) bool) {
 			}
 		}
 		clear(chunk) // let the values go
-		chunk = chunk[:0]
+		chunk, size = chunk[:0], 0
 		return nil
 	})
 }
@@ -505,10 +514,11 @@ func (s *Bolt) Range(fn func(string, Entry) bool) {
 // The error of a read transaction (after Close) is returned.
 func (s *Bolt) RangeKeys(after string, nowMs int64, fn func([]string) error) error {
 	keys := make([]string, 0, rangeChunk)
-	return s.scan(after, func(k, v []byte) {
+	return s.scan(after, func(k, v []byte) bool {
 		if live, err := recordLive(v, nowMs); err == nil && live {
 			keys = append(keys, string(k))
 		}
+		return true
 	}, func() error {
 		if len(keys) == 0 {
 			return nil // a chunk of tombstones and expired entries
@@ -520,15 +530,15 @@ func (s *Bolt) RangeKeys(after string, nowMs int64, fn func([]string) error) err
 }
 
 // scan walks the records after the key after ("" for all) in key order,
-// rangeChunk records per read transaction. It calls take with each record
-// inside the transaction (k and v are valid only there: take copies what
-// it keeps), then flush outside it, once per transaction. A flush that
-// fails ends the walk with its error; a transaction that fails, with that
-// error wrapped.
-func (s *Bolt) scan(after string, take func(k, v []byte), flush func() error) error {
+// at most rangeChunk records per read transaction. It calls take with
+// each record inside the transaction (k and v are valid only there: take
+// copies what it keeps; it returns false when its chunk is full), then
+// flush outside it, once per transaction. A flush that fails ends the
+// walk with its error; a transaction that fails, with that error wrapped.
+func (s *Bolt) scan(after string, take func(k, v []byte) bool, flush func() error) error {
 	last := []byte(after) // the last key read; empty before the first
 	for {
-		scanned := 0
+		end := false
 		err := s.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketEntries).Cursor()
 			var k, v []byte
@@ -537,17 +547,19 @@ func (s *Bolt) scan(after string, take func(k, v []byte), flush func() error) er
 			} else if k, v = c.Seek(last); bytes.Equal(k, last) {
 				k, v = c.Next()
 			}
-			for ; k != nil && scanned < rangeChunk; k, v = c.Next() {
+			more := true
+			for scanned := 0; k != nil && scanned < rangeChunk && more; k, v = c.Next() {
 				scanned++
 				last = append(last[:0], k...)
-				take(k, v)
+				more = take(k, v)
 			}
+			end = k == nil
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("read %s: %w", s.path, err)
 		}
-		if err := flush(); err != nil || scanned < rangeChunk {
+		if err := flush(); err != nil || end {
 			return err
 		}
 	}

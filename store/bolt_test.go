@@ -418,3 +418,34 @@ func TestBolt_Put_FailureInBatch(t *testing.T) {
 	require.Equal(t, 16*40, s.Len())
 	checkInvariants(t, s)
 }
+
+// TestBolt_Range_ChunkBoundedByBytes checks that Range copies about
+// rangeChunkBytes of values at a time, not rangeChunk values whatever
+// their size: an entry deleted while fn runs for an entry some chunks
+// before it is not visited, because it had not been copied yet. A /dump
+// that its reader stops reading holds one chunk in memory.
+func TestBolt_Range_ChunkBoundedByBytes(t *testing.T) {
+	s, _ := openTestBolt(t, BoltOptions{NoSync: true})
+	big := make([]byte, rangeChunkBytes*3/5)
+	keys := numbered(10)
+	for _, k := range keys {
+		put(t, s, k, Entry{Value: big, Version: v(1, 1)})
+	}
+	last := keys[len(keys)-1]
+	var visited []string
+	s.Range(func(k string, _ Entry) bool {
+		if k == keys[0] {
+			ok, err := s.Delete(last, v(1, 1))
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		visited = append(visited, k)
+		return true
+	})
+	require.Equal(t, keys[:len(keys)-1], visited,
+		"Range visited %s, deleted while it held the chunk of %s: it copied more than %d bytes at once", last, keys[0], rangeChunkBytes)
+
+	// Every entry is still visited once, in order, at any size.
+	s.Range(func(k string, _ Entry) bool { visited = append(visited, k); return true })
+	require.Equal(t, append(keys[:len(keys)-1:len(keys)-1], keys[:len(keys)-1]...), visited)
+}

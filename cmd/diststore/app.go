@@ -10,7 +10,9 @@ import (
 
 	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
+	"github.com/diststore/diststore/client"
 	"github.com/diststore/diststore/internal/nodecfg"
 )
 
@@ -32,6 +34,13 @@ const envToken = "DISTSTORE_TOKEN"
 // defaultTimeout bounds one request to the node, reading its answer
 // included.
 const defaultTimeout = 10 * time.Second
+
+// Limits on what is read.
+const (
+	// maxValueSize is the most read of a value, a listing or a status,
+	// and of a value read from stdin.
+	maxValueSize = 64 << 20
+)
 
 // Errors that choose the exit code.
 var (
@@ -77,6 +86,9 @@ type system struct {
 	configPaths []string
 	// expand evaluates a go-sockaddr template (template.Parse).
 	expand func(tmpl string) (string, error)
+	// isTerminal reports whether w is a terminal: progress is shown on
+	// standard error only if it is one.
+	isTerminal func(w io.Writer) bool
 }
 
 // osSystem returns the system of the running process.
@@ -88,6 +100,10 @@ func osSystem() system {
 		lookupEnv:   os.LookupEnv,
 		configPaths: nodecfg.DefaultPaths(),
 		expand:      template.Parse,
+		isTerminal: func(w io.Writer) bool {
+			f, ok := w.(*os.File)
+			return ok && term.IsTerminal(int(f.Fd()))
+		},
 	}
 }
 
@@ -100,8 +116,9 @@ func newApp(sys system) *cli.App {
 	return &cli.App{
 		Name:      "diststore",
 		Usage:     "store, read and list keys of a diststore cluster",
-		UsageText: "diststore [--node URL] [--timeout DURATION] COMMAND [options] [arguments]",
-		Description: "Talks to one node of the cluster over HTTP. Without --node (or " + envNode + ") it is\n" +
+		UsageText: "diststore [--node NODE[,NODE...]] [--timeout DURATION] COMMAND [options] [arguments]",
+		Description: "Talks to the cluster over HTTP through the nodes --node names, the next one when one\n" +
+			"fails (a conditional write is not sent twice). Without --node (or " + envNode + ") it is\n" +
 			"the node diststored on this machine serves: the address and port of DISTSTORE_BIND\n" +
 			"and DISTSTORE_HTTP_PORT, else of bind and http_port in the file $DISTSTORE_CONFIG\n" +
 			"or the first existing of ./diststored.cfg, /usr/local/etc/diststored.cfg,\n" +
@@ -116,7 +133,7 @@ func newApp(sys system) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:  flagNode,
-				Usage: "the node to talk to: `URL` http://host:port, or host:port, or host (port " + strconv.Itoa(nodecfg.DefaultHTTPPort) + "); env " + envNode + "; default: the local node",
+				Usage: "the nodes to talk to, comma-separated: each `URL` http://host:port, or host:port, or host (port " + strconv.Itoa(nodecfg.DefaultHTTPPort) + "); env " + envNode + "; default: the local node",
 			},
 			&cli.DurationFlag{
 				Name:  flagTimeout,
@@ -130,6 +147,8 @@ func newApp(sys system) *cli.App {
 			deleteCommand(sys),
 			listCommand(sys),
 			statusCommand(sys),
+			backupCommand(sys),
+			restoreCommand(sys),
 			keygenCommand(sys),
 			versionCommand(sys),
 		},
@@ -184,23 +203,46 @@ func argsRange(c *cli.Context, min int, names ...string) ([]string, error) {
 	return got, nil
 }
 
-// client returns the client of the node the global flags and the
+// client returns the client of the nodes the global flags and the
 // environment name.
-func (sys system) client(c *cli.Context) (*client, error) {
+func (sys system) client(c *cli.Context) (*client.Client, error) {
 	timeout := c.Duration(flagTimeout)
 	if timeout < 0 {
 		return nil, usagef("", "--%s %s: negative", flagTimeout, timeout)
 	}
-	base, err := sys.finder().Find(c.String(flagNode))
+	if timeout == 0 {
+		timeout = -1 // never: the client's 0 is its default
+	}
+	urls, err := sys.finder().FindAll(c.String(flagNode))
 	if err != nil {
 		return nil, err
 	}
-	cl := newClient(base, timeout)
-	cl.token, _ = sys.lookupEnv(envToken)
-	return cl, nil
+	nodes := make([]string, len(urls))
+	for i, u := range urls {
+		nodes[i] = u.String()
+	}
+	token, _ := sys.lookupEnv(envToken)
+	return client.New(client.Config{Nodes: nodes, Token: token, Timeout: timeout,
+		MaxValueSize: maxValueSize, UserAgent: "diststore/" + version})
 }
 
 // finder returns the node finder of sys.
 func (sys system) finder() nodecfg.Finder {
 	return nodecfg.Finder{LookupEnv: sys.lookupEnv, ConfigPaths: sys.configPaths, Expand: sys.expand}
 }
+
+// notFound marks a key not found (404) on get or delete as errNotFound,
+// for the exit code; it returns other errors as they are.
+func notFound(err error) error {
+	if errors.Is(err, client.ErrNotFound) {
+		return &notFoundError{err: err}
+	}
+	return err
+}
+
+// notFoundError is a 404 on a key: its message is the node's answer, and
+// errors.Is(err, errNotFound) is true.
+type notFoundError struct{ err error }
+
+func (e *notFoundError) Error() string   { return e.err.Error() }
+func (e *notFoundError) Unwrap() []error { return []error{e.err, errNotFound} }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"net/http"
-
 	"github.com/urfave/cli/v2"
 
+	"github.com/diststore/diststore/client"
 	"github.com/diststore/diststore/internal/cliout"
 )
 
@@ -24,30 +22,24 @@ func deleteCommand(sys system) *cli.Command {
 				return err
 			}
 			key := a[0]
-			header := http.Header{}
+			var opts []client.WriteOption
 			if c.IsSet("if-match") {
 				etag := c.String("if-match")
 				if etag == "" {
 					return usagef("delete", "--if-match: empty ETAG")
 				}
-				header.Set("If-Match", quoteETag(etag))
+				opts = append(opts, client.IfMatch(etag))
 			}
 			cl, err := sys.client(c)
 			if err != nil {
 				return err
 			}
-			defer cl.close()
-			resp, err := cl.do(c.Context, request{
-				op:     fmt.Sprintf("delete %q", key),
-				method: http.MethodDelete,
-				path:   keyPath("/", key),
-				header: header,
-				limit:  maxMessageSize,
-			})
+			defer cl.Close()
+			res, err := cl.Delete(c.Context, key, opts...)
 			if err != nil {
 				return notFound(err)
 			}
-			return cliout.PrintLine(sys.stdout, resp.body)
+			return cliout.PrintLine(sys.stdout, []byte(res.Message))
 		},
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,29 +27,23 @@ func getCommand(sys system) *cli.Command {
 				return err
 			}
 			key := a[0]
-			prefix := "/get/"
-			if c.Bool("local") {
-				prefix = "/getlocal/"
-			}
 			cl, err := sys.client(c)
 			if err != nil {
 				return err
 			}
-			defer cl.close()
-			resp, err := cl.do(c.Context, request{
-				op:     fmt.Sprintf("get %q", key),
-				method: http.MethodGet,
-				path:   keyPath(prefix, key),
-				limit:  maxValueSize,
-			})
+			defer cl.Close()
+			get := cl.Get
+			if c.Bool("local") {
+				get = cl.GetLocal
+			}
+			v, err := get(c.Context, key)
 			if err != nil {
 				return notFound(err)
 			}
 			if c.Bool("verbose") {
-				fmt.Fprintf(sys.stderr, "ETag: %s\nX-Diststore-Source: %s\n",
-					cliout.OneLine(resp.header.Get("ETag")), cliout.OneLine(resp.header.Get("X-Diststore-Source")))
+				fmt.Fprintf(sys.stderr, "ETag: %s\nX-Diststore-Source: %s\n", cliout.OneLine(v.ETag), cliout.OneLine(v.Source))
 			}
-			if _, err := sys.stdout.Write(resp.body); err != nil {
+			if _, err := sys.stdout.Write(v.Data); err != nil {
 				return fmt.Errorf("get %q: writing the value: %w", key, err)
 			}
 			return nil

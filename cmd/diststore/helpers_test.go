@@ -188,6 +188,8 @@ type testSystem struct {
 	// expand evaluates templates; nil fails every template, so that no
 	// test depends on the addresses of the machine it runs on.
 	expand func(string) (string, error)
+	// terminal makes standard error a terminal, for progress.
+	terminal bool
 }
 
 // result is what a user sees of one run.
@@ -211,6 +213,7 @@ func runCLI(t testing.TB, ts testSystem, args ...string) result {
 		},
 		configPaths: ts.configPaths,
 		expand:      ts.expand,
+		isTerminal:  func(io.Writer) bool { return ts.terminal },
 	}
 	if sys.stdin == nil {
 		sys.stdin = strings.NewReader("")

@@ -1,7 +1,9 @@
 // Command diststore is the client of a diststore cluster: it stores, reads,
-// deletes and lists keys through one node's HTTP API and shows the node's
-// view of the cluster. Without --node it talks to the node that diststored
-// on this machine serves. See the README.
+// deletes and lists keys through the HTTP API of the nodes --node names
+// (package client: the next node when one fails), shows a node's view of
+// the cluster, and saves and restores hot backups (reading backup files
+// with package store). Without --node it talks to the node that
+// diststored on this machine serves. See the README.
 package main
 
 import (

@@ -8,16 +8,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/diststore/diststore/client"
 	"github.com/diststore/diststore/internal/cliout"
 )
 
 func TestExitCode(t *testing.T) {
-	nf := notFound(&nodeError{Op: `get "k"`, Node: "n", Code: 404, Msg: "key not found: k"})
+	nf := notFound(&client.StatusError{Op: `get "k"`, Node: "n", Code: 404, Msg: "key not found: k"})
 	assert.Equal(t, exitOK, exitCode(nil))
 	assert.Equal(t, exitNotFound, exitCode(nf))
 	assert.Equal(t, exitNotFound, exitCode(fmt.Errorf("wrapped: %w", nf)))
-	assert.Equal(t, exitError, exitCode(&nodeError{Code: 503}))
-	assert.Equal(t, exitError, exitCode(notFound(&nodeError{Code: 503})), "only a 404 is not found")
+	assert.Equal(t, exitError, exitCode(&client.StatusError{Code: 503}))
+	assert.Equal(t, exitError, exitCode(notFound(&client.StatusError{Code: 503})), "only a 404 is not found")
 	assert.Equal(t, exitError, exitCode(usagef("get", "missing KEY")))
 	assert.Equal(t, exitError, exitCode(errors.New("anything")))
 	assert.True(t, errors.Is(usagef("", "x"), errUsage))

@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/diststore/diststore/client"
 	"github.com/diststore/diststore/internal/cliout"
 )
 
@@ -35,49 +33,41 @@ func putCommand(sys system) *cli.Command {
 			if c.IsSet("if-match") && c.Bool("if-absent") {
 				return usagef("put", "--if-match and --if-absent exclude each other")
 			}
-			path := keyPath("/", key)
+			var opts []client.WriteOption
 			if c.IsSet("ttl") {
 				ttl := c.Duration("ttl")
 				if ttl <= 0 {
 					return usagef("put", "--ttl %s: want a positive duration", ttl)
 				}
-				path += "?" + url.Values{"ttl": {ttl.String()}}.Encode()
+				opts = append(opts, client.WithTTL(ttl))
 			}
-			header := http.Header{}
 			if c.IsSet("if-match") {
 				etag := c.String("if-match")
 				if etag == "" {
 					return usagef("put", "--if-match: empty ETAG")
 				}
-				header.Set("If-Match", quoteETag(etag))
+				opts = append(opts, client.IfMatch(etag))
 			}
 			if c.Bool("if-absent") {
-				header.Set("If-None-Match", "*")
+				opts = append(opts, client.IfAbsent())
 			}
 
 			cl, err := sys.client(c) // before reading stdin: fail before the user types
 			if err != nil {
 				return err
 			}
-			defer cl.close()
+			defer cl.Close()
 			var value []byte
 			if len(a) == 2 {
 				value = []byte(a[1])
 			} else if value, err = readValue(sys.stdin); err != nil {
 				return fmt.Errorf("put %q: %w", key, err)
 			}
-			resp, err := cl.do(c.Context, request{
-				op:     fmt.Sprintf("put %q", key),
-				method: http.MethodPost,
-				path:   path,
-				header: header,
-				body:   value,
-				limit:  maxMessageSize,
-			})
+			res, err := cl.Put(c.Context, key, value, opts...)
 			if err != nil {
 				return err
 			}
-			return cliout.PrintLine(sys.stdout, resp.body)
+			return cliout.PrintLine(sys.stdout, []byte(res.Message))
 		},
 	}
 }
@@ -97,12 +87,13 @@ func readValue(r io.Reader) ([]byte, error) {
 	return data, nil
 }
 
-// quoteETag returns etag as an If-Match header takes it: quoted, as the
-// node sends it, unless it is already quoted, weak or "*". A shell eats
-// the quotes of "v" unless they are escaped, so both forms are taken.
-func quoteETag(etag string) string {
-	if etag == "*" || strings.HasPrefix(etag, `"`) || strings.HasPrefix(etag, `W/"`) {
-		return etag
+// sizeString formats n bytes for a message: 64 MiB, 4 KiB, 12 bytes.
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
 	}
-	return `"` + etag + `"`
+	return fmt.Sprintf("%d bytes", n)
 }

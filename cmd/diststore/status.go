@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 
@@ -31,19 +29,15 @@ func statusCommand(sys system) *cli.Command {
 			if err != nil {
 				return err
 			}
-			defer cl.close()
-			resp, err := cl.do(c.Context, request{op: "status", method: http.MethodGet, path: "/status", limit: maxValueSize})
+			defer cl.Close()
+			st, err := cl.Status(c.Context)
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
-				return cliout.PrintLine(sys.stdout, resp.body)
+				return cliout.PrintLine(sys.stdout, st.JSON)
 			}
-			var st api.Status
-			if err := json.Unmarshal(resp.body, &st); err != nil {
-				return fmt.Errorf("status: node %s answered with unreadable JSON: %w", cl.node(), err)
-			}
-			return writeStatus(sys.stdout, st)
+			return writeStatus(sys.stdout, st.Status)
 		},
 	}
 }

@@ -49,6 +49,43 @@ func (f Finder) Find(flag string) (*url.URL, error) {
 	return u, nil
 }
 
+// FindAll is Find of a list of nodes: flag (or $DISTSTORE_NODE) may name
+// several, separated by commas, each as ParseNode takes it. The local
+// node is one.
+func (f Finder) FindAll(flag string) ([]*url.URL, error) {
+	text, from := flag, "--"+FlagNode
+	if text == "" {
+		if v, ok := f.LookupEnv(EnvNode); ok && v != "" {
+			text, from = v, EnvNode+"="
+		}
+	}
+	if text == "" {
+		u, err := f.Find("")
+		if err != nil {
+			return nil, err
+		}
+		return []*url.URL{u}, nil
+	}
+	var out []*url.URL
+	for _, part := range strings.Split(text, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		u, err := ParseNode(part)
+		if err != nil {
+			if from == EnvNode+"=" {
+				return nil, fmt.Errorf("%s%q: %w", from, part, err)
+			}
+			return nil, fmt.Errorf("%s %q: %w", from, part, err)
+		}
+		out = append(out, u)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s %q: no node named", from, text)
+	}
+	return out, nil
+}
+
 // ParseNode parses the name of a node: http://host:port,
 // https://host:port, host:port or host; a missing port is DefaultHTTPPort,
 // the port every node serves on by default.

@@ -2,6 +2,7 @@ package nodecfg
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,4 +153,32 @@ func TestFinder_Errors(t *testing.T) {
 			assert.EqualError(t, err, want)
 		})
 	}
+}
+
+func TestFinder_FindAll(t *testing.T) {
+	f := Finder{LookupEnv: func(string) (string, bool) { return "", false }, Expand: func(string) (string, error) { return "127.0.2.9", nil }}
+	urls := func(us []*url.URL) []string {
+		var out []string
+		for _, u := range us {
+			out = append(out, u.String())
+		}
+		return out
+	}
+	got, err := f.FindAll("127.0.2.1, 127.0.2.2:9000,,http://h")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"http://127.0.2.1:8181", "http://127.0.2.2:9000", "http://h:8181"}, urls(got))
+
+	got, err = f.FindAll("")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"http://127.0.2.9:8181"}, urls(got), "the local node")
+
+	env := Finder{LookupEnv: func(n string) (string, bool) { return "a,b", n == EnvNode }}
+	got, err = env.FindAll("")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"http://a:8181", "http://b:8181"}, urls(got))
+
+	_, err = f.FindAll("a,ftp://b")
+	assert.EqualError(t, err, `--node "ftp://b": scheme "ftp": want http or https`)
+	_, err = f.FindAll(" , ")
+	assert.EqualError(t, err, `--node " , ": no node named`)
 }

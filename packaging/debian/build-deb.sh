@@ -108,6 +108,11 @@ inst 0644 "$here/diststored.service" lib/systemd/system/diststored.service
 inst 0644 "$here/copyright" "$doc/copyright"
 inst 0644 "$here/README.md" "$doc/README.Debian"
 inst 0644 "$here/lintian-overrides" usr/share/lintian/overrides/diststore
+# The Grafana dashboard and Prometheus alert rules, for the operator to
+# drop in (monitoring/, checked by its tests).
+for f in diststore-dashboard.json diststore-alerts.yml diststore-alerts.test.yml; do
+	inst 0644 "$root/monitoring/$f" "usr/share/diststore/monitoring/$f"
+done
 man "$here/diststored.8" 8
 man "$here/diststore.1" 1
 

@@ -221,7 +221,8 @@ in_netns() {
 		fail "/var/lib/diststore is $(stat -c '%U:%G %a' /var/lib/diststore)"
 	local f
 	for f in /usr/bin/diststored "$CFG" "$SUPERVISOR_CONF" /lib/systemd/system/diststored.service \
-		/usr/share/man/man8/diststored.8.gz /usr/share/doc/diststore/copyright; do
+		/usr/share/man/man8/diststored.8.gz /usr/share/doc/diststore/copyright \
+		/usr/share/diststore/monitoring/diststore-dashboard.json /usr/share/diststore/monitoring/diststore-alerts.yml; do
 		[ -e "$f" ] || fail "$f not installed"
 	done
 	grep -qx "bind = $NODE" "$CFG" || fail "$CFG was replaced by the package's"

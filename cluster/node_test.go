@@ -164,8 +164,15 @@ func TestNode_Put_UnreachableMasterIsReplacedBeforeTheAck(t *testing.T) {
 	require.Len(t, res.Masters, 2)
 	assert.NotContains(t, res.Masters, before[1])
 	for _, m := range res.Masters {
+		_, ok := c.node(m).st.Get("k")
+		assert.True(t, ok, "master %s holds the acknowledged write durably", m)
+	}
+	// The others adopt the writer's pair once they too stop hearing the
+	// lost master (two heartbeat intervals); then each master serves it.
+	assert.ElementsMatch(t, res.Masters, c.waitAgreed())
+	for _, m := range res.Masters {
 		_, ok := c.node(m).GetLocal("k")
-		assert.True(t, ok, "master %s holds the acknowledged write", m)
+		assert.True(t, ok, "master %s serves the acknowledged write", m)
 	}
 }
 

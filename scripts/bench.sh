@@ -372,11 +372,11 @@ if has misses; then
 	note="the same 10-node figures with --cluster-key-file, run after those without; baseline: without a key"
 	for f in "404 p50:miss_p50:open_m50" "404 p99:miss_p99:open_m99" "first GET p50:first_p50:open_f50" "first GET p99:first_p99:open_f99"; do
 		IFS=: read -r name cur base <<<"$f"
-		row "with a cluster key: $name" "$(num "${!cur}")" "ms" "$(num "${!base}") ms" "$(calc "${!cur} / ${!base}")" \
+		row "with a cluster key: $name" "$(num "${!cur}")" "ms" "$(num "${!base}") ms" "$(num "${!cur} / ${!base}")" \
 			"<= 1.10x" "$(met "${!cur} <= 1.10 * ${!base}")" "$note"
 	done
 	row "with a cluster key: idle CPU per node" "$(num "$idle_pct")" "% of a core" "$(num "$open_idle") %" \
-		"$(calc "$idle_pct / $open_idle")" "<= 1.10x" "$(met "$idle_pct <= 1.10 * $open_idle")" \
+		"$(num "$idle_pct / $open_idle")" "<= 1.10x" "$(met "$idle_pct <= 1.10 * $open_idle")" \
 		"10 idle nodes for ${BENCH_IDLE_SECONDS:-20}s each way (heartbeats, digest checks), user+system time from /proc"
 fi
 

@@ -16,6 +16,7 @@ import (
 	"github.com/diststore/diststore/api"
 	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/clusterkey"
+	"github.com/diststore/diststore/repl"
 	"github.com/diststore/diststore/store"
 )
 
@@ -91,6 +92,9 @@ type Server struct {
 	// dumps holds a token for each GET /dump being served, backups for
 	// each GET /backup, restores for each POST /admin/restore.
 	dumps, backups, restores chan struct{}
+	// streams serves the replication streams (GET /replicate) until
+	// Close.
+	streams *repl.Server
 }
 
 // New returns the handler of node's HTTP API.
@@ -120,6 +124,7 @@ func New(node Node, opts Options) *Server {
 		dumps: make(chan struct{}, opts.DumpStreams), backups: make(chan struct{}, opts.BackupStreams),
 		restores: make(chan struct{}, opts.Restores)}
 	s.met = newMetrics(node)
+	s.streams = repl.NewServer(repl.ApplierFunc(s.applyStream), repl.ServerOptions{})
 	s.keyed = [numRoutes]keyHandler{
 		routeGet:       s.handleGet,
 		routeGetLocal:  s.handleGetLocal,
@@ -142,6 +147,7 @@ func New(node Node, opts Options) *Server {
 		routeMetrics:    s.met.handler().ServeHTTP,
 		routeBackup:     s.handleBackup,
 		routeRestore:    s.handleRestore,
+		routeReplicate:  s.handleReplicate,
 	}
 	s.mux = http.NewServeMux()
 	for _, f := range fixedRoutes {

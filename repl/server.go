@@ -1,0 +1,265 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// ErrServerClosed: the Server was closed; it takes no new streams.
+var ErrServerClosed = errors.New("replication server closed")
+
+// Applier stores the writes streams bring: a master's Replicate. Apply is
+// called from many goroutines at once, one per write in flight, so that
+// concurrent writes share the store's commits.
+type Applier interface {
+	Apply(w Write) Result
+}
+
+// ApplierFunc is an Applier of a function.
+type ApplierFunc func(w Write) Result
+
+// Apply implements Applier.
+func (f ApplierFunc) Apply(w Write) Result { return f(w) }
+
+// ServerOptions configure the masters' end of streams. Zero means the
+// default.
+type ServerOptions struct {
+	// MaxInFlightBytes bounds, per stream, the writes read and not yet
+	// acknowledged (keys, values and 256 bytes each): past it the stream
+	// is not read until acks make room, which holds the writer back.
+	// Default DefaultMaxInFlightBytes (16 MiB).
+	MaxInFlightBytes int64
+	// IdleTimeout ends a stream that brought no frame for this long.
+	// Default 5 min: longer than a client's.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds writing one frame of acks. Default 5 s.
+	WriteTimeout time.Duration
+}
+
+func (o ServerOptions) withDefaults() ServerOptions {
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultServerIdle
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	return o
+}
+
+// Server serves the masters' end of streams: it reads batches of writes,
+// applies each (concurrently, within a stream's in-flight bound) and
+// answers with acks by sequence number, batched as they complete. It
+// owns every stream it serves until Close.
+type Server struct {
+	app  Applier
+	opts ServerOptions
+
+	mu       sync.Mutex // guards sessions and closed
+	sessions map[*session]struct{}
+	closed   bool
+	wg       sync.WaitGroup // the sessions being served
+}
+
+// NewServer returns a Server that applies writes with app.
+func NewServer(app Applier, opts ServerOptions) *Server {
+	return &Server{app: app, opts: opts.withDefaults(), sessions: map[*session]struct{}{}}
+}
+
+// session is one stream being served.
+type session struct {
+	srv    *Server
+	link   Link
+	fr     *frameReader
+	fw     *frameWriter
+	room   *semaphore.Weighted
+	ctx    context.Context // cancelled when the stream must stop reading
+	cancel context.CancelFunc
+
+	mu   sync.Mutex // guards acks
+	acks []pendingAck
+
+	kick     chan struct{}  // wakes the ack writer; buffered 1
+	applying sync.WaitGroup // writes being applied
+	finish   chan struct{}  // closed once no more acks will come
+}
+
+type pendingAck struct {
+	ack
+	weight int64
+}
+
+// Serve serves one stream over link until it ends (the client closes it,
+// a frame breaks the format or does not verify, it stays idle, or Close)
+// and returns why; the connection is closed. Writes read before the end
+// are applied and acknowledged, if the connection still takes acks.
+func (s *Server) Serve(link Link) error {
+	ss := &session{
+		srv:    s,
+		link:   link,
+		fr:     newFrameReader(link.Reader, link.Recv),
+		fw:     newFrameWriter(link.Conn, link.Send),
+		room:   semaphore.NewWeighted(s.opts.MaxInFlightBytes),
+		kick:   make(chan struct{}, 1),
+		finish: make(chan struct{}),
+	}
+	ss.ctx, ss.cancel = context.WithCancel(context.Background())
+	defer ss.cancel()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = link.Conn.Close()
+		return ErrServerClosed
+	}
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, ss)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	_ = link.Conn.SetDeadline(time.Time{})
+
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() {
+		defer writer.Done()
+		ss.ackLoop()
+	}()
+	err := ss.readLoop()
+	ss.applying.Wait()
+	close(ss.finish)
+	writer.Wait()
+	_ = link.Conn.Close()
+	return err
+}
+
+// Close ends every stream: each stops reading, finishes applying and
+// acknowledging what it read, and closes. New streams are refused. It
+// waits for them and is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for ss := range s.sessions {
+		ss.stop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// stop makes the session stop reading.
+func (ss *session) stop() {
+	ss.cancel()
+	_ = ss.link.Conn.SetReadDeadline(time.Now())
+}
+
+// readLoop reads frames of writes and starts applying each, until the
+// stream ends; it returns why.
+func (ss *session) readLoop() error {
+	for {
+		if ss.ctx.Err() != nil {
+			return ErrServerClosed
+		}
+		_ = ss.link.Conn.SetReadDeadline(time.Now().Add(ss.srv.opts.IdleTimeout))
+		typ, body, err := ss.fr.read()
+		if err != nil {
+			if ss.ctx.Err() != nil {
+				return ErrServerClosed
+			}
+			return fmt.Errorf("receive: %w", err)
+		}
+		if typ != frameWrites {
+			return fmt.Errorf("%w: unexpected frame type %d", ErrFrame, typ)
+		}
+		ws, err := decodeWrites(body)
+		if err != nil {
+			return err
+		}
+		for _, sw := range ws {
+			weight := int64(sw.w.size()) + callOverhead
+			if err := ss.room.Acquire(ss.ctx, weight); err != nil {
+				return ErrServerClosed // stopped while held back; the rest is not acked
+			}
+			ss.applying.Add(1)
+			go func() {
+				defer ss.applying.Done()
+				res := ss.srv.app.Apply(sw.w)
+				ss.mu.Lock()
+				ss.acks = append(ss.acks, pendingAck{ack{sw.seq, res}, weight})
+				ss.mu.Unlock()
+				select {
+				case ss.kick <- struct{}{}:
+				default:
+				}
+			}()
+		}
+	}
+}
+
+// ackLoop writes the acks of applied writes, whatever is ready as one
+// frame, until finish; then it writes what is left and returns. After a
+// failed write it only gives the acks' room back: the client sees the
+// stream broken.
+func (ss *session) ackLoop() {
+	var buf []byte
+	var batch []ack
+	broken := false
+	for {
+		last := false
+		select {
+		case <-ss.kick:
+		case <-ss.finish:
+			last = true
+		}
+		for {
+			ss.mu.Lock()
+			n := min(len(ss.acks), MaxBatch)
+			if n == 0 {
+				ss.mu.Unlock()
+				break
+			}
+			taken := make([]pendingAck, n)
+			copy(taken, ss.acks[:n])
+			ss.acks = ss.acks[n:]
+			if len(ss.acks) == 0 {
+				ss.acks = nil
+			}
+			ss.mu.Unlock()
+			if !broken {
+				batch = batch[:0]
+				for _, pa := range taken {
+					batch = append(batch, pa.ack)
+				}
+				buf = appendAcks(buf[:0], batch)
+				_ = ss.link.Conn.SetWriteDeadline(time.Now().Add(ss.srv.opts.WriteTimeout))
+				if err := ss.fw.write(frameAcks, buf); err != nil {
+					broken = true
+					ss.cancel()
+					_ = ss.link.Conn.Close() // the reader ends too
+				}
+			}
+			var w int64
+			for _, pa := range taken {
+				w += pa.weight
+			}
+			ss.room.Release(w)
+		}
+		if last {
+			return
+		}
+	}
+}
+
+// Addr is the remote address of a link, for logs.
+func (l Link) Addr() net.Addr { return l.Conn.RemoteAddr() }

@@ -118,6 +118,8 @@ func (c *PeerClient) forwardStream(ctx context.Context, to netip.AddrPort, key s
 		return res.Held, true, nil
 	case repl.CodeNotMaster:
 		return store.Version{}, true, fmt.Errorf("%w (%s on its stream: %s)", cluster.ErrNotMaster, to.Addr(), res.Msg)
+	case repl.CodePrecond:
+		return store.Version{}, true, fmt.Errorf("%w (%s on its stream: %s)", cluster.ErrPrecondition, to.Addr(), res.Msg)
 	}
 	return store.Version{}, true, fmt.Errorf("%w: %s on its stream: %s", cluster.ErrMasterRefused, to.Addr(), res.Msg)
 }
@@ -178,8 +180,11 @@ func (s *Server) applyStream(w repl.Write) repl.Result {
 		return repl.Result{Code: repl.CodeOK, Held: held.Version}
 	}
 	code := statusOf(err)
-	if code == http.StatusConflict {
+	switch code {
+	case http.StatusConflict:
 		return repl.Result{Code: repl.CodeNotMaster, Msg: err.Error()}
+	case http.StatusPreconditionFailed:
+		return repl.Result{Code: repl.CodePrecond, Msg: err.Error()}
 	}
 	msg := err.Error()
 	if code == http.StatusInternalServerError {

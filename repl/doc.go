@@ -43,7 +43,8 @@
 //	        expires i64 (Unix ms, 0: never), key length u16,
 //	        value length u32, key, value
 //	type 2  acks: count u16, then per ack: seq u64, code u8 (0 stored,
-//	        1 not a master, 2 refused), held version clock u64 and
+//	        1 not a master, 2 refused, 3 a condition failed), held
+//	        version clock u64 and
 //	        node u32, reason length u16, reason
 //
 // Frame types and ack codes are append-only.

@@ -67,6 +67,7 @@ const (
 	CodeOK        Code = 0 // stored; Held is the version the master holds now
 	CodeNotMaster Code = 1 // refused: not a master, and its view is as new as the writer's
 	CodeRefused   Code = 2 // refused for any other reason, said in Msg
+	CodePrecond   Code = 3 // refused: a condition on the key does not hold
 )
 
 // Result is a master's answer to one write.
@@ -317,7 +318,7 @@ func decodeAcks(b []byte) ([]ack, error) {
 		ml := int(binary.BigEndian.Uint16(b[21:]))
 		b = b[ackHeader:]
 		switch {
-		case a.res.Code > CodeRefused:
+		case a.res.Code > CodePrecond:
 			return nil, fmt.Errorf("%w: ack %d: unknown code %d", ErrFrame, i, a.res.Code)
 		case ml > maxAckMsg || len(b) < ml:
 			return nil, fmt.Errorf("%w: ack %d: reason of %d bytes", ErrFrame, i, ml)

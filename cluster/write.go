@@ -82,24 +82,59 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 	} else {
 		e.Version = n.clock.Next()
 	}
-	kept, err := n.keep(key, e)
-	if err != nil {
-		return WriteResult{}, err
-	}
 	// applied: a master stored this write's version (it may have been
 	// replaced by a newer one since, which is a write that came after).
 	applied := w.Cond.Any() // the deciding master stored it
 	newest := e.Version     // the newest version a master holds of the key
-	if n.isMaster() {
-		held[n.self] = true
-		applied = applied || kept.Version == e.Version
-		newest = maxVersion(newest, kept.Version)
+	// This node's own copy. A master's is durable, an fsync: it is taken
+	// while the write goes to the other master, not before, and joined
+	// before the write is answered.
+	master := n.isMaster()
+	var kept store.Entry
+	var keepErr error
+	keepDone := make(chan struct{})
+	keepOwn := func() {
+		defer close(keepDone)
+		kept, keepErr = n.keep(key, e)
+	}
+	if master {
+		go keepOwn()
+	} else {
+		keepOwn()
+	}
+	defer func() { <-keepDone }()
+	joined := false
+	joinKeep := func() error {
+		if joined {
+			return nil
+		}
+		joined = true
+		<-keepDone
+		if keepErr != nil {
+			return keepErr
+		}
+		if master {
+			held[n.self] = true
+			applied = applied || kept.Version == e.Version
+			newest = maxVersion(newest, kept.Version)
+		}
+		return nil
+	}
+	if !master {
+		if err := joinKeep(); err != nil {
+			return WriteResult{}, err
+		}
 	}
 	for round := 0; round < maxWriteRounds; round++ {
 		pair = n.Masters()
 		var todo []netip.Addr
 		for _, m := range pair.Masters {
-			if m == n.self && !held[m] {
+			switch {
+			case held[m]:
+			case m == n.self && !joined:
+				// Being kept (keepOwn): counted when joined.
+			case m == n.self:
+				// Became a master since the write began.
 				h, err := n.Replicate(key, e, 0)
 				if err != nil {
 					return WriteResult{}, err
@@ -107,12 +142,14 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 				held[m] = true
 				applied = applied || h.Version == e.Version
 				newest = maxVersion(newest, h.Version)
-			}
-			if !held[m] {
+			default:
 				todo = append(todo, m)
 			}
 		}
 		if len(todo) == 0 {
+			if err := joinKeep(); err != nil {
+				return WriteResult{}, err
+			}
 			if !applied {
 				// Another writer's newer write was at every master first:
 				// this one never happened, so it is not acknowledged.
@@ -123,6 +160,9 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 			return WriteResult{Entry: e, Masters: slices.Clone(pair.Masters)}, nil
 		}
 		vs, errs := n.forwardAll(ctx, todo, key, e, pair.Epoch)
+		if err := joinKeep(); err != nil {
+			return WriteResult{}, err
+		}
 		for i, m := range todo {
 			switch {
 			case errs[i] == nil:
@@ -244,14 +284,31 @@ func (n *Node) unreachable(m netip.Addr) bool {
 }
 
 // invalidate tells the other nodes that key now has e's version, so they
-// drop older copies.
+// drop older copies. When every other member is a master there is nobody
+// to tell (a master holds every write, and never a cached copy), and no
+// datagram is sent: in a cluster of three, the two masters and a writer.
 func (n *Node) invalidate(key string, e store.Entry) {
+	if !n.othersMayCache() {
+		return
+	}
 	m := mcast.Message{Kind: mcast.Invalidate, Key: key, Addr: n.self,
 		Version: mcast.Stamp{Clock: e.Version.Clock, Node: e.Version.Node}}
 	if e.Deleted {
 		m.Flags |= mcast.FlagDeleted
 	}
 	n.send(m)
+}
+
+// othersMayCache reports whether a member other than this node and the
+// masters is known: only such a node may hold a cached copy.
+func (n *Node) othersMayCache() bool {
+	v := n.view.Load()
+	for a := range v.members {
+		if !v.pair.Has(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // onInvalidate drops this node's copy of a key older than the version

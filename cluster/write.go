@@ -270,6 +270,77 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 	return held, nil
 }
 
+// Replica is a write forwarded to this node as a master: ReplicateBatch
+// takes several at once.
+type Replica struct {
+	Key   string
+	Entry store.Entry
+	Epoch uint64 // the writer's master epoch (0: unknown)
+}
+
+// eachPutter is a store that stores a batch in one transaction and tells
+// what it holds afterwards for each entry (store.Bolt, store.Memory).
+type eachPutter interface {
+	PutEach(batch []store.KeyEntry) ([]store.Entry, error)
+}
+
+// ReplicateBatch is Replicate of every write of rs, each checked as
+// Replicate checks it (a version, its size, this node's view against the
+// writer's epoch, the clock's skew), and those that pass stored together,
+// in one transaction where the store can. held[i] and errs[i] are what
+// Replicate would have returned for rs[i].
+func (n *Node) ReplicateBatch(rs []Replica) (held []store.Entry, errs []error) {
+	held, errs = make([]store.Entry, len(rs)), make([]error, len(rs))
+	v := n.view.Load()
+	master := v.pair.Has(n.self)
+	batch := make([]store.KeyEntry, 0, len(rs))
+	at := make([]int, 0, len(rs)) // batch[j] is rs[at[j]]
+	for i, r := range rs {
+		switch e := r.Entry; {
+		case e.Version.IsZero():
+			errs[i] = fmt.Errorf("%w: replicated entry without a version", store.ErrBadVersion)
+		case n.checkValue(e.Value) != nil:
+			errs[i] = n.checkValue(e.Value)
+		case r.Epoch != 0 && !master && v.pair.Epoch >= r.Epoch:
+			errs[i] = fmt.Errorf("%w: masters are %s at epoch %d", ErrNotMaster, addrList(v.pair.Masters), v.pair.Epoch)
+		default:
+			if err := n.clock.Observe(e.Version); err != nil {
+				errs[i] = err
+				continue
+			}
+			batch = append(batch, store.KeyEntry{Key: r.Key, Entry: e})
+			at = append(at, i)
+		}
+	}
+	if len(batch) == 0 {
+		return held, errs
+	}
+	var got []store.Entry
+	var err error
+	if ep, ok := n.durable.(eachPutter); ok {
+		got, err = ep.PutEach(batch)
+	} else {
+		got = make([]store.Entry, len(batch))
+		for j, ke := range batch {
+			if got[j], _, err = n.durable.Put(ke.Key, ke.Entry); err != nil {
+				break
+			}
+		}
+	}
+	for j, i := range at {
+		if err != nil {
+			errs[i] = fmt.Errorf("store %q: %w", rs[i].Key, err)
+			continue
+		}
+		held[i] = got[j]
+		n.cache.remove(rs[i].Key)
+	}
+	if !n.isMaster() {
+		n.kickSync() // as Replicate: what a non-master holds durably is checked
+	}
+	return held, errs
+}
+
 // unreachable checks, after a failed request, whether master m is really
 // gone: it must not answer a probe within Config.ProbeTimeout. A node
 // that was itself paused sees its requests time out while the others are

@@ -26,6 +26,7 @@ type Node interface {
 	StoreLocal(key string, e store.Entry) (store.Entry, error)
 	Decide(key string, e store.Entry, cond cluster.Condition) (store.Entry, error)
 	Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error)
+	ReplicateBatch(rs []cluster.Replica) ([]store.Entry, []error)
 	Get(ctx context.Context, key string) (store.Entry, cluster.Source, error)
 	GetLocal(key string) (store.Entry, bool)
 	ListKeysAfter(after string, fn func(keys []string) error) error

@@ -172,26 +172,38 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// applyStream applies one write a stream brought, as handleLocal does a
-// forwarded write, and answers with its ack.
-func (s *Server) applyStream(w repl.Write) repl.Result {
-	held, err := s.node.Replicate(w.Key, w.Entry, w.Epoch)
-	if err == nil {
-		return repl.Result{Code: repl.CodeOK, Held: held.Version}
+// applyStream applies a batch of writes a stream brought, as handleLocal
+// does a forwarded write but in one transaction, and answers with an ack
+// for each.
+func (s *Server) applyStream(ws []repl.Write) []repl.Result {
+	rs := make([]cluster.Replica, len(ws))
+	for i, w := range ws {
+		rs[i] = cluster.Replica{Key: w.Key, Entry: w.Entry, Epoch: w.Epoch}
 	}
-	code := statusOf(err)
-	switch code {
-	case http.StatusConflict:
-		return repl.Result{Code: repl.CodeNotMaster, Msg: err.Error()}
-	case http.StatusPreconditionFailed:
-		return repl.Result{Code: repl.CodePrecond, Msg: err.Error()}
+	held, errs := s.node.ReplicateBatch(rs)
+	out := make([]repl.Result, len(ws))
+	for i, err := range errs {
+		if err == nil {
+			out[i] = repl.Result{Code: repl.CodeOK, Held: held[i].Version}
+			continue
+		}
+		code := statusOf(err)
+		switch code {
+		case http.StatusConflict:
+			out[i] = repl.Result{Code: repl.CodeNotMaster, Msg: err.Error()}
+			continue
+		case http.StatusPreconditionFailed:
+			out[i] = repl.Result{Code: repl.CodePrecond, Msg: err.Error()}
+			continue
+		}
+		msg := err.Error()
+		if code == http.StatusInternalServerError {
+			s.log.Warn("replicated write failed", "key_len", len(ws[i].Key), "err", err)
+			msg = "internal error: see the node's log"
+		}
+		out[i] = repl.Result{Code: repl.CodeRefused, Msg: fmt.Sprintf("%d %s: %s", code, http.StatusText(code), msg)}
 	}
-	msg := err.Error()
-	if code == http.StatusInternalServerError {
-		s.log.Warn("replicated write failed", "key_len", len(w.Key), "err", err)
-		msg = "internal error: see the node's log"
-	}
-	return repl.Result{Code: repl.CodeRefused, Msg: fmt.Sprintf("%d %s: %s", code, http.StatusText(code), msg)}
+	return out
 }
 
 // headerHas reports whether a comma-separated header holds token.

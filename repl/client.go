@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -247,6 +248,10 @@ func (c *Client) sendLoop() {
 			idle.Reset(c.opts.IdleTimeout)
 			continue
 		}
+		// Let the writers that are runnable now queue theirs: one frame
+		// for all of them rather than one each, at the cost of a
+		// scheduling round, not of a timer.
+		runtime.Gosched()
 		for {
 			c.mu.Lock()
 			if c.err != nil {

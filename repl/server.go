@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -14,18 +15,19 @@ import (
 // ErrServerClosed: the Server was closed; it takes no new streams.
 var ErrServerClosed = errors.New("replication server closed")
 
-// Applier stores the writes streams bring: a master's Replicate. Apply is
-// called from many goroutines at once, one per write in flight, so that
-// concurrent writes share the store's commits.
+// Applier stores the writes streams bring: a master's Replicate. Apply
+// stores a batch (at most a frame's writes) and returns a Result for each,
+// in order. It is called from many goroutines at once, one per batch in
+// flight, so that batches of every stream share the store's commits.
 type Applier interface {
-	Apply(w Write) Result
+	Apply(ws []Write) []Result
 }
 
 // ApplierFunc is an Applier of a function.
-type ApplierFunc func(w Write) Result
+type ApplierFunc func(ws []Write) []Result
 
 // Apply implements Applier.
-func (f ApplierFunc) Apply(w Write) Result { return f(w) }
+func (f ApplierFunc) Apply(ws []Write) []Result { return f(ws) }
 
 // ServerOptions configure the masters' end of streams. Zero means the
 // default.
@@ -186,24 +188,56 @@ func (ss *session) readLoop() error {
 		if err != nil {
 			return err
 		}
-		for _, sw := range ws {
-			weight := int64(sw.w.size()) + callOverhead
-			if err := ss.room.Acquire(ss.ctx, weight); err != nil {
+		// A frame is applied as one batch, or as several when it is
+		// larger than the room a stream has.
+		for len(ws) > 0 {
+			n, weight := 0, int64(0)
+			for n < len(ws) {
+				w := int64(ws[n].w.size()) + callOverhead
+				if n > 0 && weight+w > ss.srv.opts.MaxInFlightBytes {
+					break
+				}
+				weight += w
+				n++
+			}
+			chunk := ws[:n]
+			ws = ws[n:]
+			if err := ss.room.Acquire(ss.ctx, min(weight, ss.srv.opts.MaxInFlightBytes)); err != nil {
 				return ErrServerClosed // stopped while held back; the rest is not acked
 			}
 			ss.applying.Add(1)
-			go func() {
-				defer ss.applying.Done()
-				res := ss.srv.app.Apply(sw.w)
-				ss.mu.Lock()
-				ss.acks = append(ss.acks, pendingAck{ack{sw.seq, res}, weight})
-				ss.mu.Unlock()
-				select {
-				case ss.kick <- struct{}{}:
-				default:
-				}
-			}()
+			go ss.apply(chunk, min(weight, ss.srv.opts.MaxInFlightBytes))
 		}
+	}
+}
+
+// apply applies a batch and queues its acks, which hold its room until
+// they are written.
+func (ss *session) apply(batch []seqWrite, weight int64) {
+	defer ss.applying.Done()
+	ws := make([]Write, len(batch))
+	for i, sw := range batch {
+		ws[i] = sw.w
+	}
+	res := ss.srv.app.Apply(ws)
+	ss.mu.Lock()
+	for i, sw := range batch {
+		var r Result
+		if i < len(res) {
+			r = res[i]
+		} else {
+			r = Result{Code: CodeRefused, Msg: "no result"}
+		}
+		var w int64
+		if i == 0 {
+			w = weight // the batch's room goes back with its first ack
+		}
+		ss.acks = append(ss.acks, pendingAck{ack{sw.seq, r}, w})
+	}
+	ss.mu.Unlock()
+	select {
+	case ss.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -222,6 +256,7 @@ func (ss *session) ackLoop() {
 		case <-ss.finish:
 			last = true
 		}
+		runtime.Gosched() // as the client's sender: one frame for the acks ready together
 		for {
 			ss.mu.Lock()
 			n := min(len(ss.acks), MaxBatch)

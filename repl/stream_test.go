@@ -318,25 +318,32 @@ func newApplyAll(hold bool) *applyAll {
 	return a
 }
 
-func (a *applyAll) Apply(w Write) Result {
-	n := a.active.Add(1)
+// Apply counts the writes being applied (active, and its peak), then
+// stores them, unless held.
+func (a *applyAll) Apply(ws []Write) []Result {
+	n := a.active.Add(int64(len(ws)))
 	for {
 		p := a.peak.Load()
 		if n <= p || a.peak.CompareAndSwap(p, n) {
 			break
 		}
 	}
-	defer a.active.Add(-1)
+	defer a.active.Add(-int64(len(ws)))
 	if a.release != nil {
 		<-a.release
 	}
-	if w.Key == "refuse" {
-		return Result{Code: CodeRefused, Msg: "refused"}
-	}
+	out := make([]Result, len(ws))
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.stored[w.Key] = w.Entry
-	return Result{Code: CodeOK, Held: w.Entry.Version}
+	for i, w := range ws {
+		if w.Key == "refuse" {
+			out[i] = Result{Code: CodeRefused, Msg: "refused"}
+			continue
+		}
+		a.stored[w.Key] = w.Entry
+		out[i] = Result{Code: CodeOK, Held: w.Entry.Version}
+	}
+	return out
 }
 
 // unblock lets every Apply held, and those to come, go on.

@@ -170,10 +170,12 @@ func (ss *session) stop() {
 // stream ends; it returns why.
 func (ss *session) readLoop() error {
 	for {
+		_ = ss.link.Conn.SetReadDeadline(time.Now().Add(ss.srv.opts.IdleTimeout))
+		// After the deadline is set: stop cancels, then sets a deadline
+		// of now, so one of the two ends this loop.
 		if ss.ctx.Err() != nil {
 			return ErrServerClosed
 		}
-		_ = ss.link.Conn.SetReadDeadline(time.Now().Add(ss.srv.opts.IdleTimeout))
 		typ, body, err := ss.fr.read()
 		if err != nil {
 			if ss.ctx.Err() != nil {

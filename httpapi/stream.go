@@ -29,9 +29,10 @@ const (
 
 // dialStream opens a replication stream to the node at to: it connects,
 // sends the upgrade request (signed, with a handshake, when there is a
-// cluster key) and checks the answer. A node that does not upgrade is
-// repl.ErrUnsupported; one that refuses the request or cannot prove the
-// key, cluster.ErrMasterRefused.
+// cluster key) and checks the answer. A node that answers with anything
+// but an upgrade is repl.ErrUnsupported, unless it refuses the request's
+// credentials (401, 403); that, or a node that cannot prove the key, is
+// cluster.ErrMasterRefused.
 func (c *PeerClient) dialStream(ctx context.Context, to netip.AddrPort) (repl.Link, error) {
 	d := net.Dialer{Timeout: c.opts.DialTimeout, KeepAlive: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", to.String())
@@ -81,11 +82,13 @@ func (c *PeerClient) handshake(ctx context.Context, conn net.Conn, to netip.Addr
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 		_ = resp.Body.Close()
 		why := fmt.Sprintf("%s answered %s to a stream: %s", to.Addr(), resp.Status, strings.TrimSpace(string(msg)))
-		switch resp.StatusCode {
-		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusBadRequest, http.StatusNotImplemented:
-			return repl.Link{}, fmt.Errorf("%w: %s", repl.ErrUnsupported, why)
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return repl.Link{}, writeErrorOf(resp.StatusCode, why)
 		}
-		return repl.Link{}, writeErrorOf(resp.StatusCode, why)
+		// Anything else is a node that does not serve streams: the
+		// original answers GET /replicate as it answers any path, an
+		// older diststore 404. Its requests say what it makes of a write.
+		return repl.Link{}, fmt.Errorf("%w: %s", repl.ErrUnsupported, why)
 	}
 	if !strings.EqualFold(resp.Header.Get("Upgrade"), streamProtocol) {
 		return repl.Link{}, fmt.Errorf("%w: %s upgraded to %q", repl.ErrUnsupported, to.Addr(), resp.Header.Get("Upgrade"))

@@ -99,25 +99,35 @@ func TestStream_Refusals(t *testing.T) {
 // TestStream_NodeWithoutStreams: a node that does not serve streams (an
 // older diststore, the original) gets a request per write.
 func TestStream_NodeWithoutStreams(t *testing.T) {
-	srv, node := newTestServer(t, httpapi.Options{})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/replicate" {
-			http.NotFound(w, r)
-			return
-		}
-		srv.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	c, err := httpapi.NewPeerClient(httpapi.PeerOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	to := netip.MustParseAddrPort(ts.Listener.Addr().String())
-	for i := 0; i < 3; i++ {
-		_, err := c.Forward(peerCtx(t), to, fmt.Sprintf("k%d", i), store.Entry{Value: []byte("v"), Version: testVersion}, 1)
-		require.NoError(t, err)
+	for name, answer := range map[string]func(w http.ResponseWriter, r *http.Request){
+		"404, an older diststore": http.NotFound,
+		"200, the original": func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "a page of keys\n")
+		},
+		"503": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, node := newTestServer(t, httpapi.Options{})
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/replicate" {
+					answer(w, r)
+					return
+				}
+				srv.ServeHTTP(w, r)
+			}))
+			t.Cleanup(ts.Close)
+			c, err := httpapi.NewPeerClient(httpapi.PeerOptions{})
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+			to := netip.MustParseAddrPort(ts.Listener.Addr().String())
+			for i := 0; i < 3; i++ {
+				_, err := c.Forward(peerCtx(t), to, fmt.Sprintf("k%d", i), store.Entry{Value: []byte("v"), Version: testVersion}, 1)
+				require.NoError(t, err)
+			}
+			assert.Len(t, node.putLocalCalls(), 3)
+			assert.Contains(t, metricsOf(t, ts), `diststore_http_requests_total{code="200",route="local"} 3`)
+		})
 	}
-	assert.Len(t, node.putLocalCalls(), 3)
-	assert.Contains(t, metricsOf(t, ts), `diststore_http_requests_total{code="200",route="local"} 3`)
 }
 
 // TestStream_Keyed: with a cluster key, a node with the key writes on the

@@ -34,6 +34,23 @@ type Status struct {
 	Secure bool `json:"secure"`
 	// ClientTokens: the client API needs a token.
 	ClientTokens bool `json:"client_tokens"`
+	// Migration is the copy of the keys of the original pydiststore's
+	// nodes to the masters; present only while original nodes are on the
+	// group.
+	Migration *Migration `json:"migration,omitempty"`
+}
+
+// Migration is how far the masters are in copying the keys of the
+// original nodes on the group (see the README, Mixing with the original).
+type Migration struct {
+	Originals    int    `json:"originals"`     // original nodes on the group
+	OriginalKeys uint64 `json:"original_keys"` // the keys they say they hold, summed (a key two hold counts twice)
+	// Done: every master of the pair says it holds every key that every
+	// original node listed at its last copy. An original node can then
+	// be stopped without losing a key.
+	Done bool `json:"done"`
+	// Pending are the masters that do not say so yet.
+	Pending []string `json:"pending"`
 }
 
 // MemberStatus is one member as Status reports it.
@@ -42,7 +59,25 @@ type MemberStatus struct {
 	Keys   uint64 `json:"keys"`   // as its last heartbeat said
 	Master bool   `json:"master"` // in the pair this node holds
 	Synced bool   `json:"synced"` // a master that holds every key
+	// Kind is "diststore" for a node of this cluster, "original" for a
+	// node of the original pydiststore heard on the group (it answers
+	// keycount and sends no heartbeat; Keys is its answer). An original
+	// node is never a master of this cluster.
+	Kind string `json:"kind"`
+	// Migrated: a synced master that says it holds every key of every
+	// original node it knows.
+	Migrated bool `json:"migrated,omitempty"`
+	// Missing: in a master's own status, for an original node, the keys
+	// it listed at this master's last copy that this master does not
+	// hold yet.
+	Missing int `json:"missing,omitempty"`
 }
+
+// Kinds of member.
+const (
+	KindDiststore = "diststore"
+	KindOriginal  = "original"
+)
 
 // RestoreResult is what a master did with the entries of a restore,
 // POST /admin/restore.

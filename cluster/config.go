@@ -31,6 +31,8 @@ const (
 	DefaultDigestTimeout     = 5 * time.Second
 	DefaultWriteBackTimeout  = 10 * time.Second
 	DefaultDumpIdleTimeout   = 15 * time.Second
+	DefaultOriginalInterval  = 5 * time.Second
+	DefaultMigrateInterval   = 10 * time.Second
 )
 
 // DefaultGroup is the multicast group nodes meet on: administratively
@@ -118,6 +120,16 @@ type Config struct {
 	// hangs half way. The dump as a whole has no deadline. 0 means
 	// DefaultDumpIdleTimeout.
 	DumpIdleTimeout time.Duration
+	// OriginalInterval is how often the node asks the group for the key
+	// counts of nodes of the original pydiststore (a "keycount" query,
+	// which the original answers and diststore members ignore), and so how
+	// soon it notices one arrive; an original node that stops answering is
+	// forgotten after three intervals. 0 means DefaultOriginalInterval.
+	OriginalInterval time.Duration
+	// MigrateInterval is how often a synced master copies, from every
+	// original node on the group, the keys it lists that the master does
+	// not hold (see migrate.go). 0 means DefaultMigrateInterval.
+	MigrateInterval time.Duration
 	// Peers carries the node's requests to other nodes: httpapi's
 	// PeerClient in the daemon, an in-memory table in tests. Required.
 	// The node owns it and closes it on Close.
@@ -148,6 +160,8 @@ func DefaultConfig() Config {
 		DigestTimeout:     DefaultDigestTimeout,
 		WriteBackTimeout:  DefaultWriteBackTimeout,
 		DumpIdleTimeout:   DefaultDumpIdleTimeout,
+		OriginalInterval:  DefaultOriginalInterval,
+		MigrateInterval:   DefaultMigrateInterval,
 	}
 }
 
@@ -208,6 +222,12 @@ func (c Config) withDefaults() Config {
 	if c.DumpIdleTimeout == 0 {
 		c.DumpIdleTimeout = d.DumpIdleTimeout
 	}
+	if c.OriginalInterval == 0 {
+		c.OriginalInterval = d.OriginalInterval
+	}
+	if c.MigrateInterval == 0 {
+		c.MigrateInterval = d.MigrateInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -233,6 +253,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative cache TTL, cache size, tombstone TTL, interval, answer fanout or cache min reads", ErrBadConfig)
 	case c.FetchTimeout < 0 || c.ProbeTimeout < 0 || c.DigestTimeout < 0 || c.WriteBackTimeout < 0 || c.DumpIdleTimeout < 0:
 		return fmt.Errorf("%w: negative fetch, probe, digest, write-back or dump idle timeout", ErrBadConfig)
+	case c.OriginalInterval < 0 || c.MigrateInterval < 0:
+		return fmt.Errorf("%w: negative original or migrate interval", ErrBadConfig)
 	case c.MaxValueSize < 0:
 		return fmt.Errorf("%w: negative max value size", ErrBadConfig)
 	case c.FailureTimeout < 3*c.HeartbeatInterval:

@@ -14,7 +14,8 @@
 // that every reader loads without a lock; a view's changed channel is
 // closed when a view with another pair replaces it, which is how a writer
 // waits for a new pair. The sync loop (sync.go) owns syncs, digest checks,
-// demotion and purges; resolve (miss.go) owns the open queries.
+// demotion and purges; the migrate loop (migrate.go) owns copying the
+// keys of original nodes; resolve (miss.go) owns the open queries.
 //
 // # Membership
 //
@@ -61,10 +62,20 @@
 //
 // A key that is not held here is asked for with a multicast "whohas".
 // Holders answer "gotkey"; a synced master that does not hold it answers
-// "nokey", so a key that no one holds is a 404 in about a round trip rather
-// than after Config.MulticastTimeout. The value is fetched over HTTP from
+// "nokey" to a member, so a key that no one holds is a 404 in about a round
+// trip rather than after Config.MulticastTimeout. Keys travel in their wire
+// form (store.WireKey). The value is fetched over HTTP from
 // the first holder that answers, kept here and served. Concurrent misses
 // of one key share one query.
+//
+// # Original nodes
+//
+// Nodes of the original pydiststore may share the group (original.go):
+// the membership loop learns them from their keycount answers, never
+// counts them in an election, sends them only what they can read, and
+// steers them to send their writes to this cluster's masters, where a
+// POST /local from one is a write through the cluster (StoreLocal). The
+// migrate loop (migrate.go) copies their keys to each synced master.
 //
 // # Peers
 //

@@ -27,13 +27,18 @@ import (
 // ErrPrecondition or else ErrMasterRefused. Every node of a test cluster
 // shares one table.
 type memPeers struct {
-	mu    sync.RWMutex // guards nodes
+	mu    sync.RWMutex // guards nodes and origs
 	nodes map[netip.Addr]*cluster.Node
+	// origs are the original pydiststore nodes on the fake network, whose
+	// /list and /getlocal ListOriginal and FetchOriginal read.
+	origs map[netip.Addr]*memOriginal
 }
 
 var _ cluster.Peers = (*memPeers)(nil)
 
-func newMemPeers() *memPeers { return &memPeers{nodes: map[netip.Addr]*cluster.Node{}} }
+func newMemPeers() *memPeers {
+	return &memPeers{nodes: map[netip.Addr]*cluster.Node{}, origs: map[netip.Addr]*memOriginal{}}
+}
 
 // set puts n in the table at a, or takes a out of it when n is nil.
 func (m *memPeers) set(a netip.Addr, n *cluster.Node) {
@@ -108,6 +113,15 @@ func (m *memPeers) Decide(ctx context.Context, to netip.AddrPort, key string, e 
 }
 
 func (m *memPeers) Fetch(ctx context.Context, to netip.AddrPort, key string) (store.Entry, error) {
+	m.mu.RLock()
+	o := m.origs[to.Addr()]
+	m.mu.RUnlock()
+	if o != nil {
+		if v, ok := o.get(store.WireKey(key)); ok {
+			return store.Entry{Value: v}, nil // the original sends no version
+		}
+		return store.Entry{}, fmt.Errorf("fetch from %s: %w", to.Addr(), cluster.ErrNotFound)
+	}
 	n, err := m.node(ctx, to)
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("fetch from %s: %w", to.Addr(), err)
@@ -343,4 +357,50 @@ func ctx(t testing.TB) context.Context {
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// ListOriginal lists the keys of an original node as it holds them, or
+// a diststore node's keys as /list does, each in its wire form.
+func (m *memPeers) ListOriginal(ctx context.Context, to netip.AddrPort, fn func(string) error) error {
+	m.mu.RLock()
+	o := m.origs[to.Addr()]
+	m.mu.RUnlock()
+	if o != nil {
+		for _, k := range o.keys() {
+			if err := fn(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n, err := m.node(ctx, to)
+	if err != nil {
+		return err
+	}
+	return n.ListKeys(func(keys []string) error {
+		for _, k := range keys {
+			if err := fn(store.WireKey(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (m *memPeers) FetchOriginal(ctx context.Context, to netip.AddrPort, token string) ([]byte, error) {
+	m.mu.RLock()
+	o := m.origs[to.Addr()]
+	m.mu.RUnlock()
+	if o != nil {
+		if v, ok := o.get(token); ok {
+			return v, nil
+		}
+		return nil, fmt.Errorf("fetch from %s: %w", to.Addr(), cluster.ErrNotFound)
+	}
+	key, err := store.KeyFromWire(token)
+	if err != nil {
+		return nil, fmt.Errorf("fetch from %s: %w", to.Addr(), cluster.ErrNotFound)
+	}
+	e, err := m.Fetch(ctx, to, key)
+	return e.Value, err
 }

@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -161,12 +163,24 @@ func (n *Node) keep(key string, e store.Entry) (store.Entry, error) {
 }
 
 // StoreLocal stores e under key on this node only, versioned by this
-// node's clock (POST /local/<key>, the original's write of one node): a
-// master keeps it durably, any other node as a copy no master holds. It
-// returns the entry held afterwards.
-func (n *Node) StoreLocal(key string, e store.Entry) (store.Entry, error) {
+// node's clock (POST /local/<key> from from, the original's write of one
+// node): a master keeps it durably, any other node as a copy no master
+// holds. It returns the entry held afterwards.
+//
+// From an original node it is that node forwarding a write it took to the
+// masters it elected: a write through the cluster (Write), so that it
+// reaches every master, and one that a newer write beat is taken as done
+// (the original drops its client's connection on any answer but 200).
+func (n *Node) StoreLocal(ctx context.Context, from netip.Addr, key string, e store.Entry) (store.Entry, error) {
 	if err := n.checkValue(e.Value); err != nil {
 		return store.Entry{}, err
+	}
+	if n.isOriginal(from) && !e.Deleted {
+		res, err := n.Write(ctx, key, Write{Value: e.Value})
+		if c := (*ConflictError)(nil); errors.As(err, &c) {
+			return store.Entry{Version: c.Held}, nil
+		}
+		return res.Entry, err
 	}
 	e.Version = n.clock.Next()
 	if !n.isMaster() {

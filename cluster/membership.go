@@ -26,6 +26,7 @@ type member struct {
 	keys     uint64
 	lastSeen time.Time
 	synced   bool          // it says it is a master holding every key
+	migrated bool          // it says, as a synced master, it holds every key of every original node it knows
 	port     uint16        // its unicast port, the source of its datagrams
 	pair     election.Pair // the pair its last heartbeat held
 }
@@ -47,6 +48,15 @@ type owned struct {
 	bootUntil time.Time // end of the bootstrap window
 	lastTick  time.Time // when the last tick ran, to notice a pause
 	answers   answerLimiter
+
+	// Original nodes (original.go).
+	originals map[netip.Addr]*original
+	firstAsk  time.Time // when this node first asked the group for key counts
+	askedAt   time.Time // when this node last asked the group for key counts
+	nextAsk   time.Time // when it asks next
+	syncedAt  time.Time // when it last became a synced master
+	steeredAt time.Time // when it last sent masterlost to steer the originals
+	migrated  bool      // as a synced master, the migrate loop found every original key held here
 }
 
 // maxMembers bounds the member table: heartbeats of more nodes than this
@@ -95,8 +105,9 @@ func (l *answerLimiter) allow(src netip.Addr, now time.Time) bool {
 
 // memberView is another member as a view shows it.
 type memberView struct {
-	keys   uint64
-	synced bool
+	keys     uint64
+	synced   bool
+	migrated bool
 }
 
 // view is a snapshot of the membership that the loop published. It is
@@ -106,11 +117,24 @@ type view struct {
 	members map[netip.Addr]memberView // the other live members
 	booted  bool
 	synced  bool // this node is a master of pair and holds every key
+	// originals are the nodes of the original pydiststore on the group.
+	originals map[netip.Addr]origView
+	migrated  bool // this node is a synced master holding every key the originals listed
+	// originalsChecked: this node asked for original nodes (it does as
+	// it starts) at least two heartbeat intervals ago, so originals says
+	// who is on the group.
+	originalsChecked bool
 	// changed is closed when a view with another pair replaces this one.
 	changed chan struct{}
 }
 
 func (v *view) isMaster(self netip.Addr) bool { return v.pair.Has(self) }
+
+// hasMember reports whether a is another live member.
+func (v *view) hasMember(a netip.Addr) bool {
+	_, ok := v.members[a]
+	return ok
+}
 
 // authoritative reports whether self is a synced master: it holds every key.
 func (v *view) authoritative(self netip.Addr) bool { return v.synced && v.pair.Has(self) }
@@ -136,6 +160,9 @@ func (n *Node) run() {
 	n.own.bootUntil = n.now().Add(2 * n.cfg.HeartbeatInterval)
 	n.own.lastTick = n.now()
 	n.send(n.heartbeatMsg())
+	// After the heartbeat, so that members hear of this node first and do
+	// not answer: only original nodes do.
+	n.askOriginals()
 	t := time.NewTimer(jitter(n.cfg.HeartbeatInterval) / 2)
 	defer t.Stop()
 	for {
@@ -185,9 +212,13 @@ func (n *Node) publish() {
 		booted:  o.booted,
 		synced:  o.synced && o.pair.Has(n.self),
 		changed: old.changed,
+
+		originals: n.originalsOf(o),
 	}
+	v.migrated = v.synced && o.migrated
+	v.originalsChecked = !o.firstAsk.IsZero() && n.now().Sub(o.firstAsk) >= 2*n.cfg.HeartbeatInterval
 	for a, m := range o.members {
-		v.members[a] = memberView{keys: m.keys, synced: m.synced}
+		v.members[a] = memberView{keys: m.keys, synced: m.synced, migrated: m.migrated}
 	}
 	if !old.pair.Equal(o.pair) {
 		close(old.changed)
@@ -208,8 +239,9 @@ func (n *Node) handlePacket(p mcast.Packet) {
 		return
 	}
 	// Each kind only on its own channel: what the group carries only from
-	// the group socket, answers only on the unicast socket.
-	if p.Group != (m.Kind != mcast.GotKey && m.Kind != mcast.NoKey) {
+	// the group socket, answers only on the unicast socket. A keycount
+	// is a query on the group and an answer by unicast.
+	if m.Kind != mcast.KeyCount && p.Group != (m.Kind != mcast.GotKey && m.Kind != mcast.NoKey) {
 		n.stats.Refused.Add(1)
 		return
 	}
@@ -223,8 +255,13 @@ func (n *Node) handlePacket(p mcast.Packet) {
 	case mcast.GotKey, mcast.NoKey:
 		n.onAnswer(p, m)
 	case mcast.KeyCount:
-		n.onKeyCountQuery(p, m)
+		if p.Group {
+			n.onKeyCountQuery(p, m)
+		} else {
+			n.onKeyCountAnswer(p, m)
+		}
 	case mcast.MasterLost:
+		n.sighted(p, m.Addr)
 		n.onMasterLost(m)
 	case mcast.Invalidate:
 		n.onInvalidate(p, m)
@@ -232,11 +269,16 @@ func (n *Node) handlePacket(p mcast.Packet) {
 }
 
 // answerable reports whether a reply may go to to: the datagram's own
-// source address and port, or a member's known unicast address and port,
-// and the source has not used up its answers for now. Anything else would
-// reflect traffic at a third party.
+// source address (any port), or a member's known unicast address and
+// port, and the source has not used up its answers for now. Anything else
+// would reflect traffic at a third party.
+//
+// Any port of the source address: the original sends each query from a
+// fresh socket and reads the answers on another, whose port the query
+// names. That gives a sender no more than the source's own port did: a
+// host that forges its source address picks the source port too.
 func (n *Node) answerable(p mcast.Packet, to netip.AddrPort) bool {
-	ok := to == p.From
+	ok := to.Addr() == p.From.Addr()
 	if mem, known := n.own.members[to.Addr()]; known && mem.port == to.Port() {
 		ok = true
 	}
@@ -330,6 +372,9 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 		return
 	}
 	defer n.publish()
+	if _, was := o.originals[m.Addr]; was {
+		delete(o.originals, m.Addr) // it sends heartbeats: a diststore node after all
+	}
 	if m.Flags&mcast.FlagLeaving != 0 {
 		delete(o.members, m.Addr)
 		n.reconsider()
@@ -351,6 +396,7 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 		n.kickSync() // a master of the pair is synced: a demotion waiting for it goes on
 	}
 	mem.keys, mem.lastSeen, mem.synced, mem.pair = m.N, n.now(), synced, theirs
+	mem.migrated = synced && m.Flags&mcast.FlagMigrated != 0
 	if len(theirs.Masters) > 0 && election.Better(theirs, o.pair) {
 		if n.acceptable(theirs, m.Addr) {
 			n.adopt(theirs, "learnt from "+m.Addr.String())
@@ -405,17 +451,6 @@ func (n *Node) onMasterLost(m mcast.Message) {
 	}
 }
 
-func (n *Node) onKeyCountQuery(p mcast.Packet, m mcast.Message) {
-	if m.N == 0 || m.N > 65535 {
-		return
-	}
-	to := netip.AddrPortFrom(m.Addr, uint16(m.N))
-	if !n.answerable(p, to) {
-		return
-	}
-	n.reply(to, mcast.Message{Kind: mcast.KeyCount, Addr: n.self, N: uint64(n.durable.Len())})
-}
-
 // tick is the loop's periodic step: end the bootstrap window, expire
 // silent members, run an election if a seat is empty, and send a
 // heartbeat.
@@ -437,6 +472,7 @@ func (n *Node) tick() {
 	o.lastTick = now
 	n.expire()
 	n.reconsider()
+	n.tickOriginals()
 	n.publish()
 	n.send(n.heartbeatMsg())
 }
@@ -522,6 +558,7 @@ func (n *Node) adopt(p election.Pair, why string) {
 	o.pair = p
 	o.booted = true
 	is := o.pair.Has(n.self)
+	o.migrated = false // the migrate loop checks again against the new pair
 	n.log.Info("masters changed", "epoch", p.Epoch, "masters", addrList(p.Masters), "why", why)
 	switch {
 	case is && !was:
@@ -564,6 +601,9 @@ func (n *Node) heartbeatMsg() mcast.Message {
 	}
 	if o.synced && o.pair.Has(n.self) {
 		m.Flags |= mcast.FlagSynced
+		if o.migrated {
+			m.Flags |= mcast.FlagMigrated
+		}
 	}
 	if n.leaving.Load() {
 		// Until it stops, a leaving node keeps saying so, so that nobody
@@ -609,6 +649,9 @@ func (n *Node) markSynced(pair election.Pair) (current, first bool) {
 		}
 		current, first = true, !o.synced
 		o.synced = true
+		if first {
+			o.syncedAt = n.now()
+		}
 		n.publish()
 		hb = n.heartbeatMsg()
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,8 +61,10 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 		n.stats.LocalHits.Add(1)
 		return e, SourceLocal, nil
 	}
-	// A synced master holds every key: no need to ask.
-	if n.view.Load().authoritative(n.self) {
+	// A synced master holds every key written through the cluster: no
+	// need to ask, unless original nodes are on the group (or it has not
+	// asked for them yet), which may hold keys no master has copied yet.
+	if v := n.view.Load(); v.authoritative(n.self) && len(v.originals) == 0 && v.originalsChecked {
 		n.stats.Misses.Add(1)
 		return store.Entry{}, "", ErrNotFound
 	}
@@ -102,7 +105,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	defer n.queries.remove(key)
 
 	start := n.now()
-	whohas := mcast.Message{Kind: mcast.WhoHas, Key: key, Addr: n.self, Port: n.tr.LocalAddr().Port()}
+	whohas := mcast.Message{Kind: mcast.WhoHas, Key: store.WireKey(key), Addr: n.self, Port: n.tr.LocalAddr().Port()}
 	ask := func() {
 		n.stats.Queries.Add(1)
 		n.send(whohas)
@@ -117,12 +120,48 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	defer retry.Stop()
 	tries := 0
 	var grace <-chan time.Time
+	// fallback are the original nodes that answered, asked only once the
+	// masters said they lack the key (saidNo) or time is up.
+	var fallback []netip.Addr
+	saidNo := false
+	// fetch reads key from a holder that answered.
+	fetch := func(from netip.Addr) (store.Entry, bool) {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
+		e, err := n.peers.Fetch(ctx, n.peer(from), key)
+		cancel()
+		if err == nil {
+			err = n.clock.Observe(e.Version) // a value from the future would win over every later write
+		}
+		if err != nil {
+			n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
+			return store.Entry{}, false // try the next holder, if one answers in time
+		}
+		return e, true
+	}
+	fromOriginals := func() (store.Entry, error) {
+		for _, from := range fallback {
+			if e, ok := fetch(from); ok {
+				if e.Version.IsZero() {
+					e.Version = n.copyVersion(from) // the original keeps no versions
+				}
+				return n.fromOriginal(e)
+			}
+		}
+		fallback = nil
+		return store.Entry{}, ErrNotFound
+	}
 	noKey := func() {
 		// A synced master holds every key written through the cluster.
 		// Give holders of keys stored with POST /local (which no master
-		// holds) as long again as the master took to answer.
+		// holds) as long again as the master took to answer; while
+		// original nodes are on the group, which never say no, at least a
+		// quarter of the multicast timeout.
 		if grace == nil {
-			grace = time.After(max(n.now().Sub(start), time.Millisecond))
+			floor := time.Millisecond
+			if len(n.view.Load().originals) > 0 {
+				floor = timeout / 4
+			}
+			grace = time.After(max(n.now().Sub(start), floor))
 		}
 	}
 	for {
@@ -130,11 +169,15 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 		case <-n.stop:
 			return store.Entry{}, ErrClosed
 		case <-deadline.C:
-			return store.Entry{}, ErrNotFound
+			return fromOriginals()
 		case <-grace:
-			return store.Entry{}, ErrNotFound
+			return fromOriginals()
 		case <-q.nokey:
 			noKey()
+			saidNo = true
+			if e, err := fromOriginals(); err == nil {
+				return e, nil
+			}
 		case <-retry.C:
 			tries++
 			if tries < len(retries) {
@@ -146,23 +189,38 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 			if found {
 				return n.accept(key, e)
 			}
-			if authoritative {
+			if authoritative || n.view.Load().authoritative(n.self) {
 				noKey()
+				saidNo = true
+				if e, err := fromOriginals(); err == nil {
+					return e, nil
+				}
 			}
 		case from := <-q.holders:
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
-			e, err := n.peers.Fetch(ctx, n.peer(from), key)
-			cancel()
-			if err == nil {
-				err = n.clock.Observe(e.Version) // a value from the future would win over every later write
+			if v := n.view.Load(); !saidNo && !v.hasMember(from) && len(v.syncedMasters(n.self)) > 0 {
+				// Not a member: an original node. Its copy may be one it
+				// cached long ago; a master's answer, which follows within
+				// a round trip, is the one to take.
+				if !slices.Contains(fallback, from) {
+					fallback = append(fallback, from)
+				}
+				continue
 			}
-			if err != nil {
-				n.log.Warn("fetch from holder failed", "holder", from.String(), "err", err)
-				continue // try the next holder, if one answers in time
+			if e, ok := fetch(from); ok {
+				return n.accept(key, e)
 			}
-			return n.accept(key, e)
 		}
 	}
+}
+
+// fromOriginal serves an entry read from an original node without
+// keeping it: the masters copy the originals' keys from the nodes the
+// originals elect (migrate.go), never from a copy one of them cached.
+func (n *Node) fromOriginal(e store.Entry) (store.Entry, error) {
+	if !e.Live(n.nowMs()) {
+		return store.Entry{}, ErrNotFound
+	}
+	return e, nil
 }
 
 // askMasters asks the synced masters for key over HTTP, when multicast
@@ -206,13 +264,25 @@ func (n *Node) accept(key string, e store.Entry) (store.Entry, error) {
 }
 
 // onWhoHas answers a whohas, on the membership loop: gotkey if this node
-// holds the key, nokey if it is a synced master that does not.
+// holds the key, nokey if it is a synced master that does not and the
+// asker is a member. An original node takes the first datagram after its
+// whohas as the answer and cannot read nokey: it gets gotkey or nothing.
+// The answer names the key by the asker's own token.
 func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 	if m.Addr == n.self {
 		return
 	}
-	_, have := n.lookupLocal(m.Key, false)
+	key, err := store.KeyFromWire(m.Key)
+	if err != nil {
+		n.stats.BadDatagrams.Add(1)
+		return
+	}
+	_, have := n.lookupLocal(key, false)
 	o := &n.own
+	_, member := o.members[m.Addr]
+	if !member {
+		n.sighted(p, m.Addr)
+	}
 	authoritative := o.pair.Has(n.self) && o.synced
 	epoch := o.pair.Epoch
 	members := len(o.members) + 1
@@ -222,7 +292,7 @@ func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 			mastersSynced = false
 		}
 	}
-	if !have && !authoritative {
+	if !have && (!authoritative || !member) {
 		return
 	}
 	if have && !authoritative && mastersSynced {
@@ -230,7 +300,7 @@ func (n *Node) onWhoHas(p mcast.Packet, m mcast.Message) {
 		// the other holders each answers with probability fanout/members,
 		// so a key held everywhere draws about two or three answers, not
 		// one per node. A copy the masters do not hold is always offered.
-		if _, only, _ := n.cache.peekOnly(m.Key); !only && rand.Float64()*float64(members) >= n.cfg.AnswerFanout {
+		if _, only, _ := n.cache.peekOnly(key); !only && rand.Float64()*float64(members) >= n.cfg.AnswerFanout {
 			return
 		}
 	}
@@ -254,7 +324,11 @@ func (n *Node) onAnswer(p mcast.Packet, m mcast.Message) {
 		return
 	}
 	n.stats.Answers.Add(1)
-	q := n.queries.get(m.Key)
+	key, err := store.KeyFromWire(m.Key)
+	if err != nil {
+		return
+	}
+	q := n.queries.get(key)
 	isMaster := n.own.pair.Has(m.Addr)
 	if q == nil {
 		return // late: the query has its answer

@@ -96,6 +96,11 @@ type Node struct {
 	flightMu sync.RWMutex // orders a flight's start (read) with Close setting closed (write)
 
 	stats counters
+
+	// migrateKick wakes the migrate loop (migrate.go); buffered 1.
+	migrateKick chan struct{}
+	// migration is the migrate loop's last report, for Status.
+	migration atomic.Pointer[migrationReport]
 }
 
 // counters are what a Node counts; Status reads them.
@@ -165,7 +170,9 @@ func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 		syncKick: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	n.migrateKick = make(chan struct{}, 1)
 	n.own.members = make(map[netip.Addr]*member)
+	n.own.originals = make(map[netip.Addr]*original)
 	n.queries.open = make(map[string]*query)
 	n.view.Store(&view{members: map[netip.Addr]memberView{}, changed: make(chan struct{})})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -222,6 +229,7 @@ func (n *Node) Start() error {
 	n.log.Info("node starting", "unicast", n.tr.LocalAddr().String(), "http_port", n.cfg.HTTPPort)
 	n.goFunc(n.run)
 	n.goFunc(n.syncLoop)
+	n.goFunc(n.migrateLoop)
 	return nil
 }
 
@@ -387,10 +395,13 @@ func (n *Node) Status() Status {
 	for _, m := range v.pair.Masters {
 		s.Masters = append(s.Masters, m.String())
 	}
-	s.Members = append(s.Members, MemberStatus{Addr: n.self.String(), Keys: uint64(keys), Master: s.IsMaster, Synced: s.Synced})
+	s.Members = append(s.Members, MemberStatus{Addr: n.self.String(), Keys: uint64(keys), Master: s.IsMaster, Synced: s.Synced,
+		Kind: api.KindDiststore, Migrated: v.migrated && len(v.originals) > 0})
 	for a, m := range v.members {
-		s.Members = append(s.Members, MemberStatus{Addr: a.String(), Keys: m.keys, Master: v.pair.Has(a), Synced: m.synced})
+		s.Members = append(s.Members, MemberStatus{Addr: a.String(), Keys: m.keys, Master: v.pair.Has(a), Synced: m.synced,
+			Kind: api.KindDiststore, Migrated: m.migrated && len(v.originals) > 0})
 	}
+	n.originalsStatus(&s, v)
 	slices.SortFunc(s.Members, func(a, b MemberStatus) int {
 		return netip.MustParseAddr(a.Addr).Compare(netip.MustParseAddr(b.Addr))
 	})

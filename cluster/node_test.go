@@ -85,7 +85,7 @@ func TestNode_Get_MissingKeyNeedsNoTimeout(t *testing.T) {
 func TestNode_Get_LocalOnlyKeyIsFoundDespiteNoKey(t *testing.T) {
 	c := newTestCluster(t)
 	nodes := c.startN(4)
-	_, err := nodes[3].StoreLocal("only-here", store.Entry{Value: []byte("x")})
+	_, err := nodes[3].StoreLocal(ctx(t), netip.Addr{}, "only-here", store.Entry{Value: []byte("x")})
 	require.NoError(t, err)
 	for _, m := range c.waitAgreed() {
 		_, ok := c.node(m).GetLocal("only-here")
@@ -164,8 +164,15 @@ func TestNode_Put_UnreachableMasterIsReplacedBeforeTheAck(t *testing.T) {
 	require.Len(t, res.Masters, 2)
 	assert.NotContains(t, res.Masters, before[1])
 	for _, m := range res.Masters {
+		_, ok := c.node(m).st.Get("k")
+		assert.True(t, ok, "master %s holds the acknowledged write durably", m)
+	}
+	// The others adopt the writer's pair once they too stop hearing the
+	// lost master (two heartbeat intervals); then each master serves it.
+	assert.ElementsMatch(t, res.Masters, c.waitAgreed())
+	for _, m := range res.Masters {
 		_, ok := c.node(m).GetLocal("k")
-		assert.True(t, ok, "master %s holds the acknowledged write", m)
+		assert.True(t, ok, "master %s serves the acknowledged write", m)
 	}
 }
 

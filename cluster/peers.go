@@ -41,6 +41,17 @@ type Peers interface {
 	Probe(ctx context.Context, to netip.AddrPort) error
 	// Digest reads the Digest of what the node at to holds durably.
 	Digest(ctx context.Context, to netip.AddrPort) (Digest, error)
+	// ListOriginal reads the keys a node of the original pydiststore at
+	// to lists (GET /list) and calls fn with each, as that node holds it
+	// (its wire form: store.KeyFromWire reads it), until fn returns an
+	// error, which it returns. A line longer than store.MaxWireKeyLen is
+	// an error. ctx bounds the whole list.
+	ListOriginal(ctx context.Context, to netip.AddrPort, fn func(token string) error) error
+	// FetchOriginal reads the value an original node at to holds under
+	// token (GET /getlocal/<token>, the token sent as it is): ErrNotFound
+	// if it holds none, ErrTooLarge if the value is larger than the
+	// node's MaxValueSize.
+	FetchOriginal(ctx context.Context, to netip.AddrPort, token string) ([]byte, error)
 	// Close releases what the implementation holds (idle connections).
 	// The node calls it once, from its own Close, after its goroutines
 	// have stopped.

@@ -362,7 +362,7 @@ func (n *Node) invalidate(key string, e store.Entry) {
 	if !n.othersMayCache() {
 		return
 	}
-	m := mcast.Message{Kind: mcast.Invalidate, Key: key, Addr: n.self,
+	m := mcast.Message{Kind: mcast.Invalidate, Key: store.WireKey(key), Addr: n.self,
 		Version: mcast.Stamp{Clock: e.Version.Clock, Node: e.Version.Node}}
 	if e.Deleted {
 		m.Flags |= mcast.FlagDeleted
@@ -394,10 +394,15 @@ func (n *Node) onInvalidate(p mcast.Packet, m mcast.Message) {
 		n.stats.Refused.Add(1) // a version from the future would drop every copy
 		return
 	}
-	dropped := n.cache.invalidate(m.Key, v)
+	key, err := store.KeyFromWire(m.Key)
+	if err != nil {
+		n.stats.BadDatagrams.Add(1)
+		return
+	}
+	dropped := n.cache.invalidate(key, v)
 	if !n.isMaster() {
-		if e, ok := n.durable.Get(m.Key); ok && v.Newer(e.Version) {
-			if ok, err := n.durable.Delete(m.Key, e.Version); err == nil && ok {
+		if e, ok := n.durable.Get(key); ok && v.Newer(e.Version) {
+			if ok, err := n.durable.Delete(key, e.Version); err == nil && ok {
 				dropped = true
 			}
 		}

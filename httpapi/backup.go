@@ -116,13 +116,9 @@ type deadlineReader struct {
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
-	now := time.Now()
-	if !now.Before(d.end) {
-		return 0, errStreamTimeout
-	}
-	deadline := now.Add(d.idle)
-	if d.end.Before(deadline) {
-		deadline = d.end
+	deadline, err := streamDeadline(d.idle, d.end)
+	if err != nil {
+		return 0, err
 	}
 	_ = d.rc.SetReadDeadline(deadline) // not every server supports it: then its timeout stands
 	return d.r.Read(p)

@@ -184,7 +184,7 @@ func (f *fakeNode) Write(ctx context.Context, key string, w cluster.Write) (clus
 	return cluster.WriteResult{Entry: e, Masters: slices.Clone(f.masters)}, nil
 }
 
-func (f *fakeNode) StoreLocal(key string, e store.Entry) (store.Entry, error) {
+func (f *fakeNode) StoreLocal(_ context.Context, _ netip.Addr, key string, e store.Entry) (store.Entry, error) {
 	return f.local(key, e, cluster.Condition{}, 0)
 }
 

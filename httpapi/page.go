@@ -65,8 +65,10 @@ This node holds {{.Status.Keys}} key{{if ne .Status.Keys 1}}s{{end}} and {{.Stat
 <p>Reads: {{.Status.Local}} served locally, {{.Status.Remote}} fetched from the cluster, {{.Status.Misses}} not found.</p>
 <table id="members">
 <tr><th>Node</th><th>Keys</th><th>Role</th></tr>
-{{range .Status.Members}}<tr{{if eq .Addr $.Status.Addr}} class="self"{{end}}><td>{{.Addr}}{{if eq .Addr $.Status.Addr}} (this node){{end}}</td><td>{{.Keys}}</td><td>{{if .Master}}master{{end}}</td></tr>
+{{range .Status.Members}}<tr{{if eq .Addr $.Status.Addr}} class="self"{{end}}><td>{{.Addr}}{{if eq .Addr $.Status.Addr}} (this node){{end}}</td><td>{{.Keys}}</td><td>{{if .Master}}master{{else if eq .Kind "original"}}original pydiststore{{if .Missing}} ({{.Missing}} not yet copied here){{end}}{{end}}</td></tr>
 {{end}}</table>
+{{with .Status.Migration}}<p id="migration">Original pydiststore nodes on the group: {{.Originals}}, holding {{.OriginalKeys}} keys.
+{{if .Done}}Every master holds all of them: the original nodes can be stopped.{{else}}The masters are copying them{{with .Pending}}; not done yet on {{range $i, $m := .}}{{if $i}}, {{end}}{{$m}}{{end}}{{end}}.{{end}}</p>{{end}}
 </body>
 </html>
 `))

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,8 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/diststore/diststore/cluster"
@@ -20,7 +21,9 @@ import (
 )
 
 // The node-to-node protocol. The Server answers these paths; a PeerClient
-// asks them. A key follows a key path escaped (url.PathEscape).
+// asks them. A key follows a key path in its wire form (store.WireKey),
+// which is also how the original pydiststore's nodes hold a key sent
+// escaped.
 const (
 	// pathLocal: POST stores, DELETE deletes, on the node itself. With
 	// VersionHeader it is a write forwarded to a master; without, a new
@@ -226,7 +229,7 @@ func writeRequest(ctx context.Context, to netip.AddrPort, key string, e store.En
 	if e.Deleted {
 		method, body = http.MethodDelete, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, peerURL(to, pathLocal+url.PathEscape(key)), body)
+	req, err := http.NewRequestWithContext(ctx, method, peerURL(to, pathLocal+store.WireKey(key)), body)
 	if err != nil {
 		return nil, fmt.Errorf("write to %s: %w", to.Addr(), err)
 	}
@@ -254,7 +257,7 @@ func (c *PeerClient) doWrite(req *http.Request, to netip.AddrPort) (http.Header,
 // Fetch reads key from the node at to (GET /getlocal/<key>).
 func (c *PeerClient) Fetch(ctx context.Context, to netip.AddrPort, key string) (store.Entry, error) {
 	addr := to.Addr()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(to, pathGetLocal+url.PathEscape(key)), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(to, pathGetLocal+store.WireKey(key)), nil)
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("fetch from %s: %w", addr, err)
 	}
@@ -356,4 +359,71 @@ func (c *PeerClient) Digest(ctx context.Context, to netip.AddrPort) (cluster.Dig
 func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	_ = body.Close()
+}
+
+// ListOriginal reads GET /list of a node of the original pydiststore, a
+// line at a time, and hands each line to fn as it is.
+func (c *PeerClient) ListOriginal(ctx context.Context, to netip.AddrPort, fn func(token string) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(to, "/list"), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.dump.Do(req) // no overall timeout but ctx's: a list may be long
+	if err != nil {
+		return err
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("list of %s: %s", to.Addr(), resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 4096), store.MaxWireKeyLen+2)
+	for sc.Scan() {
+		tok := strings.TrimSpace(sc.Text())
+		if tok == "" {
+			continue
+		}
+		if err := fn(tok); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("list of %s: %w", to.Addr(), err)
+	}
+	return nil
+}
+
+// FetchOriginal reads GET /getlocal/<token> of a node of the original
+// pydiststore, the token in the path as that node listed it.
+func (c *PeerClient) FetchOriginal(ctx context.Context, to netip.AddrPort, token string) ([]byte, error) {
+	for i := 0; i < len(token); i++ {
+		if b := token[i]; b <= ' ' || b == 0x7f || b == '#' {
+			return nil, fmt.Errorf("fetch from %s: key %.40q cannot be sent in a path as it is", to.Addr(), token)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+to.String()+"/", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.URL.Opaque = pathGetLocal + token // as listed, never escaped again
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch from %s: %w", to.Addr(), err)
+	}
+	defer drain(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, fmt.Errorf("fetch from %s: %w", to.Addr(), cluster.ErrNotFound)
+	default:
+		return nil, fmt.Errorf("fetch from %s: %s", to.Addr(), resp.Status)
+	}
+	value, err := io.ReadAll(io.LimitReader(resp.Body, c.maxValue+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetch from %s: %w", to.Addr(), err)
+	}
+	if int64(len(value)) > c.maxValue {
+		return nil, fmt.Errorf("fetch from %s: %w", to.Addr(), cluster.ErrTooLarge)
+	}
+	return value, nil
 }

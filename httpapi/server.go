@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ import (
 // Node is what the HTTP layer needs of a cluster node.
 type Node interface {
 	Write(ctx context.Context, key string, w cluster.Write) (cluster.WriteResult, error)
-	StoreLocal(key string, e store.Entry) (store.Entry, error)
+	StoreLocal(ctx context.Context, from netip.Addr, key string, e store.Entry) (store.Entry, error)
 	Decide(key string, e store.Entry, cond cluster.Condition) (store.Entry, error)
 	Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error)
 	ReplicateBatch(rs []cluster.Replica) ([]store.Entry, []error)
@@ -464,7 +465,7 @@ func (s *Server) handleLocal(w http.ResponseWriter, r *http.Request, key string)
 		if cond.Any() {
 			held, err = s.node.Decide(key, e, cond)
 		} else {
-			held, err = s.node.StoreLocal(key, e)
+			held, err = s.node.StoreLocal(r.Context(), remoteAddr(r), key, e)
 		}
 	}
 	if err != nil {
@@ -512,16 +513,25 @@ type deadlineWriter struct {
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
-	now := time.Now()
-	if !now.Before(d.end) {
-		return 0, errStreamTimeout
-	}
-	deadline := now.Add(d.idle)
-	if d.end.Before(deadline) {
-		deadline = d.end
+	deadline, err := streamDeadline(d.idle, d.end)
+	if err != nil {
+		return 0, err
 	}
 	_ = d.rc.SetWriteDeadline(deadline) // not every writer supports it: then the server's timeout stands
 	return d.w.Write(p)
+}
+
+// streamDeadline is the deadline of a stream's next read or write: idle
+// from now, but never past end; at end the stream is over.
+func streamDeadline(idle time.Duration, end time.Time) (time.Time, error) {
+	now := time.Now()
+	if !now.Before(end) {
+		return time.Time{}, errStreamTimeout
+	}
+	if deadline := now.Add(idle); deadline.Before(end) {
+		return deadline, nil
+	}
+	return end, nil
 }
 
 // errStreamTimeout ends a dump or a list that ran past
@@ -669,3 +679,13 @@ func plain(w http.ResponseWriter, code int, body string) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// remoteAddr is the address a request came from; the zero Addr if it
+// cannot be told.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}

@@ -15,6 +15,10 @@
 // cannot run: <reason>"; it never passes by not running. A test that needs
 // a tool (iptables, chromium, curl) fails naming it when it is missing.
 //
+// Tests of a group shared with the original pydiststore run emulated
+// original nodes (origNode, original_test.go) inside the test binary, on
+// 127.0.2.21 and up.
+//
 // TestFault_Split runs each node in a network namespace of its own, joined
 // by veth pairs to bridges, so that a split cuts every packet between the
 // two sides (lan_test.go). Tests that only produce the README's figures
@@ -28,7 +32,9 @@
 // dumps. Each attack is a table entry: run (the attack) and check, which
 // first proves the attack reached the nodes (their refusal counters, the
 // attacker's own sockets) and then asserts the outcome. The table runs
-// against a cluster without a cluster key; a keyed column is for later.
+// twice: open/<attack> against a cluster without a cluster key (the bounds
+// hold), keyed/<attack> against one with a key the forger lacks (no attack
+// has any effect).
 //
 // The daemon is built once per run from ./cmd/diststored (before entering
 // the namespace, which has no network for module downloads). Tests run

@@ -139,54 +139,21 @@ func TestCluster_WireCompatWhohasKeycount(t *testing.T) {
 			return nil
 		})
 	})
-	// A key no one holds: each synced master answers "nokey 1 <key> <ip>
-	// <epoch>" by unicast, once per query; no node answers gotkey, and the
-	// other nodes stay silent. Silence from everyone fails.
+	// A key no one holds, asked by a node that sends no heartbeat (the
+	// original pydiststore, which takes the first datagram after its
+	// whohas as the answer and cannot read "nokey"): no node answers.
 	t.Run("whohas_missing", func(t *testing.T) {
 		const missing = "wire-no-such-key"
-		epochs := map[string]uint64{} // master → the epoch it reports
 		for _, n := range c.nodes {
 			if slices.Contains(masters, n.addr) {
-				st := status(t, n)
-				require.True(t, st.Synced, "master %s is not synced, and only a synced master answers nokey", n.addr)
-				epochs[n.addr] = st.Epoch
+				require.True(t, status(t, n).Synced, "master %s is not synced, and only a synced master could answer for a key it lacks", n.addr)
 			}
 		}
-		require.Len(t, epochs, len(masters), "masters %v among the nodes", masters)
-		answers := map[string]int{} // master → nokey answers received
-		queries := 0
-		eventually(t, 10*time.Second, func() error {
+		for range 3 {
 			p.send(t, fmt.Appendf(nil, "whohas %s %s %d", missing, probeAddr, p.port))
-			queries++
 			for _, d := range p.collect(t, 1200*time.Millisecond, 3*time.Second) {
-				f := strings.Fields(d.text)
-				if len(f) == 0 || (f[0] != "nokey" && !strings.Contains(d.text, missing)) {
-					t.Logf("other datagram from %s (a late answer to an earlier query?): %q", d.from, d.text)
-					continue
-				}
-				if !assert.Len(t, f, 5, "only nokey answers a whohas for a key no one holds; from %s: %q", d.from, d.text) ||
-					!assert.Equal(t, "nokey", f[0], "only nokey answers a whohas for a key no one holds; from %s: %q", d.from, d.text) {
-					continue
-				}
-				assert.Equal(t, "1", f[1], "nokey version, from %s: %q", d.from, d.text)
-				assert.Equal(t, missing, f[2], "nokey key, from %s: %q", d.from, d.text)
-				assert.Equal(t, d.from.IP.String(), f[3], "nokey names the address it came from: %q", d.text)
-				epoch, isMaster := epochs[d.from.IP.String()]
-				if !assert.True(t, isMaster, "nokey from %s, not a master (masters %v): %q", d.from, masters, d.text) {
-					continue
-				}
-				assert.Equal(t, strconv.FormatUint(epoch, 10), f[4], "nokey epoch from master %s: %q", d.from, d.text)
-				answers[d.from.IP.String()]++
+				assert.NotContains(t, d.text, missing, "an answer from %s to a whohas for a key no one holds, asked by a non-member", d.from)
 			}
-			for _, m := range masters {
-				if answers[m] == 0 {
-					return fmt.Errorf("master %s has not answered nokey to whohas %s after %d queries (answers so far %v)", m, missing, queries, answers)
-				}
-			}
-			return nil
-		})
-		for _, m := range masters {
-			assert.LessOrEqual(t, answers[m], queries, "master %s: nokey answers to %d queries", m, queries)
 		}
 	})
 	t.Run("keycount", func(t *testing.T) {

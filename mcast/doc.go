@@ -12,7 +12,10 @@
 // datagrams are dropped before decoding. Addresses are dotted-quad IPv4,
 // ports are 1–65535, numbers are unsigned decimal, flags are hexadecimal, and
 // a key is one token of 1–MaxKeyLen bytes of UTF-8 without whitespace or
-// control characters. The first four kinds are pydiststore's, byte for byte;
+// control characters. Nodes send a key in its wire form, escaped as in a
+// URL path (store.WireKey: "café" is "caf%C3%A9"), which is the text the
+// original keeps a key sent in a path under; they read any escaping of it
+// (store.KeyFromWire), and answer a whohas with the asker's own token. The first four kinds are pydiststore's, byte for byte;
 // diststore's additions carry a protocol version token "1" right after the
 // kind token, and a datagram with any other version is ErrUnknownKind, so
 // nodes ignore kinds and versions from the future.
@@ -27,12 +30,13 @@
 //	                                                               as a unicast answer n is the key count
 //	4 MasterLost masterlost <who> <master>                         to the group: who failed to reach master
 //	5 Heartbeat hb 1 <ip> <keys> <epoch> <m1|-> <m2|-> <flags>     to the group: liveness, key count, masters seen
-//	6 NoKey     nokey 1 <key> <ip> <epoch>                         unicast answer from a master: it lacks key
+//	6 NoKey     nokey 1 <key> <ip> <epoch>                         unicast answer from a master to a member: it lacks key
 //	7 Bye       bye 1 <ip>                                         to the group: ip leaves cleanly
 //	8 Invalidate inval 1 <key> <ip> <clock>-<node> <flags>         to the group: key now has this version (hex);
 //	                                                               flag FlagDeleted: it was deleted
 //
-// Flags are the bits of Flags (FlagSynced 0x1, FlagLeaving 0x2, FlagDeleted 0x4);
+// Flags are the bits of Flags (FlagSynced 0x1, FlagLeaving 0x2, FlagDeleted 0x4,
+// FlagMigrated 0x8);
 // unknown bits are kept, not rejected. A heartbeat names its masters in
 // order; "-" stands for an absent one, and "- <m2>" is malformed.
 //

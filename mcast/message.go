@@ -14,9 +14,11 @@ import (
 // Longer datagrams are dropped (reason DropOversize) before decoding.
 const MaxDatagram = 1024
 
-// MaxKeyLen is the longest key, in bytes, a message may carry. It matches
-// the store's limit.
-const MaxKeyLen = 250
+// MaxKeyLen is the longest key token, in bytes, a message may carry: a
+// key of the store's 250 bytes in its wire form, every byte escaped as
+// %XX (store.WireKey). The codec carries the token as it is; the node
+// escapes and unescapes keys.
+const MaxKeyLen = 750
 
 // Errors returned by Encode and Decode, checked with errors.Is.
 var (
@@ -94,16 +96,17 @@ type Flags uint8
 
 // Heartbeat flags. ONLY APPEND.
 const (
-	FlagSynced  Flags = 1 << iota // a master that holds every key (finished its sync)
-	FlagLeaving                   // the node is shutting down
-	FlagDeleted                   // Invalidate: the key was deleted at Version
+	FlagSynced   Flags = 1 << iota // a master that holds every key (finished its sync)
+	FlagLeaving                    // the node is shutting down
+	FlagDeleted                    // Invalidate: the key was deleted at Version
+	FlagMigrated                   // a synced master holding every key of every original node it knows
 )
 
 // Message is one decoded datagram. Which fields are meaningful depends on
 // Kind; Encode ignores the others and Decode leaves them zero.
 type Message struct {
 	Kind    Kind
-	Key     string       // WhoHas, GotKey, NoKey
+	Key     string       // WhoHas, GotKey, NoKey, Invalidate: the key's wire token
 	Addr    netip.Addr   // the <ip> field; for MasterLost the <who> field
 	Port    uint16       // WhoHas: where to answer
 	N       uint64       // KeyCount: port or count; Heartbeat: key count

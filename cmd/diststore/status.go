@@ -52,6 +52,9 @@ func statusCommand(sys system) *cli.Command {
 //	masters: 127.0.2.1, 127.0.2.2
 //	epoch:   4
 //	...
+//
+// Original pydiststore nodes on the group have the role "original"; a
+// last line says whether the masters hold all their keys.
 func writeStatus(w io.Writer, st api.Status) error {
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
@@ -67,6 +70,12 @@ func writeStatus(w io.Writer, st api.Status) error {
 		self := ""
 		if m.Addr == st.Addr {
 			self = "(this node)"
+		}
+		if m.Kind == api.KindOriginal {
+			role = "original"
+			if m.Missing > 0 {
+				self = fmt.Sprintf("(%d not yet copied here)", m.Missing)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", cliout.OneLine(m.Addr), role, m.Keys, self)
 	}
@@ -99,5 +108,17 @@ func writeStatus(w io.Writer, st api.Status) error {
 	}
 	_, err := fmt.Fprintf(w, "\nmasters: %s\nepoch:   %d\nnode:    %s, %d keys, ready: %s\nreads:   %d local, %d from peers, %d missed\nsecure:  %s\n",
 		masters, st.Epoch, cliout.OneLine(st.Addr), st.Keys, ready, st.Local, st.Remote, st.Misses, secure)
+	if err != nil || st.Migration == nil {
+		return err
+	}
+	copied := "yes: the original nodes can be stopped"
+	if !st.Migration.Done {
+		copied = "not yet"
+		if len(st.Migration.Pending) > 0 {
+			copied += ", waiting for " + cliout.OneLine(strings.Join(st.Migration.Pending, ", "))
+		}
+	}
+	_, err = fmt.Fprintf(w, "originals: %d on the group, %d keys; every key on every master: %s\n",
+		st.Migration.Originals, st.Migration.OriginalKeys, copied)
 	return err
 }

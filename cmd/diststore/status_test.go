@@ -75,3 +75,28 @@ func TestStatus_BadJSON(t *testing.T) {
 	assert.Equal(t, result{code: 2, stderr: "diststore: status: node " + n.srv.Listener.Addr().String() +
 		" answered with unreadable JSON: invalid character '<' looking for beginning of value\n"}, res)
 }
+
+func TestStatus_Originals(t *testing.T) {
+	n := newFakeNode(t)
+	n.status = `{"addr":"127.0.2.1","masters":["127.0.2.1","127.0.2.2"],"epoch":3,"is_master":true,"synced":true,"ready":true,"keys":12,
+"members":[{"addr":"127.0.2.1","keys":12,"master":true,"synced":true,"kind":"diststore"},
+{"addr":"127.0.2.2","keys":12,"master":true,"synced":true,"kind":"diststore","migrated":true},
+{"addr":"127.0.2.21","keys":9,"kind":"original","missing":2},
+{"addr":"127.0.2.22","keys":4,"kind":"original"}],
+"migration":{"originals":2,"original_keys":13,"done":false,"pending":["127.0.2.1"]}}`
+	res := n.on(t, testSystem{}, "status")
+	want := "" +
+		"NODE        ROLE      KEYS\n" +
+		"127.0.2.1   master    12    (this node)\n" +
+		"127.0.2.2   master    12\n" +
+		"127.0.2.21  original  9     (2 not yet copied here)\n" +
+		"127.0.2.22  original  4\n" +
+		"\n" +
+		"masters: 127.0.2.1, 127.0.2.2\n" +
+		"epoch:   3\n" +
+		"node:    127.0.2.1, 12 keys, ready: yes\n" +
+		"reads:   0 local, 0 from peers, 0 missed\n" +
+		"secure:  no cluster key: any host on the LAN can join\n" +
+		"originals: 2 on the group, 13 keys; every key on every master: not yet, waiting for 127.0.2.1\n"
+	assert.Equal(t, result{code: 0, stdout: want}, res)
+}

@@ -18,8 +18,10 @@
 //     a spoofed source looks on loopback — that sends to the group (TTL 1,
 //     multicast loopback on) or to one node, and collects what arrives.
 //   - Sniffer (sniff.go): a listener on the group that learns each node's
-//     unicast port from the source of its heartbeats, and can answer what
-//     it hears (AnswerWhoHas: a gotkey for every whohas).
+//     unicast port from the source of its heartbeats (or, on a cluster
+//     whose datagrams are sealed with a key the forger lacks, from the
+//     source of whatever it sends), and can answer what it hears
+//     (AnswerWhoHas: a gotkey for every whohas).
 //   - HTTP (http.go): FakeNode, a server that answers as a node would with
 //     whatever value and version the forger chose, and LocalWrite, a
 //     POST or DELETE /local/<key> with a forged X-Diststore-Version.

@@ -112,3 +112,33 @@ func TestFakeNode_ServesTheForgedVersion(t *testing.T) {
 	assert.Equal(t, 2, f.Hits("local"))
 	require.NoError(t, f.Close())
 }
+
+// TestSniffer_LearnsPortsOfSealedNodes sniffs an in-memory network: a node
+// whose datagrams do not decode (sealed) is known by their source; a
+// heartbeat's source wins over that, and a later datagram that does not
+// decode does not move it.
+func TestSniffer_LearnsPortsOfSealedNodes(t *testing.T) {
+	mem := mcast.NewMemNetwork()
+	sealed, open := mem.Join(a1), mem.Join(a2)
+	s := sniffOn(mem.Join(a9), nil)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	sealedDatagram := []byte("\x00ds\x01 not a message")
+	require.NoError(t, sealed.Multicast(sealedDatagram))
+	require.NoError(t, open.Multicast(Heartbeat(a2, 0, 7, []netip.Addr{a1, a2}, 0)))
+	got, err := s.WaitPorts(ctx, a1, a2)
+	require.NoError(t, err)
+	assert.Equal(t, map[netip.Addr]netip.AddrPort{a1: sealed.LocalAddr(), a2: open.LocalAddr()}, got)
+	assert.Equal(t, uint64(7), s.Epoch(a1, a2), "the epoch of the heartbeat that decoded")
+
+	// Another socket of a2's that sends what does not decode (a forger on
+	// a2's address) does not replace the port a2's heartbeat gave.
+	other := mem.Join(a2)
+	require.NoError(t, other.Multicast(sealedDatagram))
+	require.NoError(t, open.Multicast(Bye(a2))) // a marker: once heard, so is the datagram before it
+	require.Eventually(t, func() bool { return s.Heard(mcast.Bye) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 2, s.Opaque())
+	assert.Equal(t, open.LocalAddr().Port(), s.Ports()[a2])
+}

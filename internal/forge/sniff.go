@@ -19,16 +19,24 @@ type Handler func(from netip.AddrPort, m mcast.Message)
 // shares the group port with the nodes of this host) and never sends:
 // it is not a member. It learns each node's unicast port from the source
 // of its heartbeats and hands every datagram it decodes to its handler.
+//
+// A cluster with a cluster key seals its datagrams, so a Sniffer without
+// the key decodes none of them; their sources are still in the clear. A
+// node multicasts from its unicast socket, so the source of a datagram
+// that does not decode is taken as its sender's unicast port, for an
+// address no heartbeat named yet.
 type Sniffer struct {
 	tr      mcast.Transport
 	handler Handler
 	done    chan struct{}
 
-	mu    sync.Mutex
-	ports map[netip.Addr]uint16 // guarded by mu: the source port of each address's last heartbeat
-	epoch map[netip.Addr]uint64 // guarded by mu: the epoch of each address's last heartbeat
-	heard map[mcast.Kind]int    // guarded by mu: datagrams heard, by kind
-	wake  chan struct{}         // guarded by mu: closed and replaced when ports changes
+	mu     sync.Mutex
+	ports  map[netip.Addr]uint16 // guarded by mu: each address's unicast port, as learnt
+	fromHB map[netip.Addr]bool   // guarded by mu: ports[a] came from a heartbeat of a
+	epoch  map[netip.Addr]uint64 // guarded by mu: the epoch of each address's last heartbeat
+	heard  map[mcast.Kind]int    // guarded by mu: datagrams heard, by kind
+	opaque int                   // guarded by mu: datagrams heard that did not decode
+	wake   chan struct{}         // guarded by mu: closed and replaced when ports changes
 }
 
 // Sniff starts a Sniffer whose sockets are bound to addr (its unicast
@@ -39,10 +47,16 @@ func Sniff(addr netip.Addr, group netip.AddrPort, handler Handler) (*Sniffer, er
 	if err != nil {
 		return nil, fmt.Errorf("forge: sniff on %v: %w", addr, err)
 	}
+	return sniffOn(tr, handler), nil
+}
+
+// sniffOn starts a Sniffer reading tr, which it closes on Close.
+func sniffOn(tr mcast.Transport, handler Handler) *Sniffer {
 	s := &Sniffer{tr: tr, handler: handler, done: make(chan struct{}),
-		ports: map[netip.Addr]uint16{}, epoch: map[netip.Addr]uint64{}, heard: map[mcast.Kind]int{}, wake: make(chan struct{})}
+		ports: map[netip.Addr]uint16{}, fromHB: map[netip.Addr]bool{}, epoch: map[netip.Addr]uint64{},
+		heard: map[mcast.Kind]int{}, wake: make(chan struct{})}
 	go s.run()
-	return s, nil
+	return s
 }
 
 func (s *Sniffer) run() {
@@ -53,6 +67,13 @@ func (s *Sniffer) run() {
 		}
 		m, err := mcast.Decode(p.Data)
 		if err != nil {
+			// Sealed, most likely: the source is all there is to read.
+			s.mu.Lock()
+			s.opaque++
+			if !s.fromHB[p.From.Addr()] {
+				s.learn(p.From)
+			}
+			s.mu.Unlock()
 			continue
 		}
 		s.mu.Lock()
@@ -60,10 +81,9 @@ func (s *Sniffer) run() {
 		if m.Kind == mcast.Heartbeat {
 			s.epoch[m.Addr] = m.Epoch
 		}
-		if m.Kind == mcast.Heartbeat && m.Addr == p.From.Addr() && s.ports[m.Addr] != p.From.Port() {
-			s.ports[m.Addr] = p.From.Port()
-			close(s.wake)
-			s.wake = make(chan struct{})
+		if m.Kind == mcast.Heartbeat && m.Addr == p.From.Addr() {
+			s.fromHB[m.Addr] = true
+			s.learn(p.From)
 		}
 		s.mu.Unlock()
 		if s.handler != nil {
@@ -72,8 +92,21 @@ func (s *Sniffer) run() {
 	}
 }
 
+// learn records from as its address's unicast port, waking WaitPorts if
+// that changes it. s.mu must be held.
+func (s *Sniffer) learn(from netip.AddrPort) {
+	if p, ok := s.ports[from.Addr()]; ok && p == from.Port() {
+		return
+	}
+	s.ports[from.Addr()] = from.Port()
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
 // Ports returns the unicast port of every node heard so far: the source
-// port of its heartbeats, which a node sends from its unicast socket.
+// port of its heartbeats, which a node sends from its unicast socket, or,
+// for a node none of whose datagrams decoded (sealed), the source port of
+// the last of them.
 func (s *Sniffer) Ports() map[netip.Addr]uint16 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,7 +132,16 @@ func (s *Sniffer) Heard(k mcast.Kind) int {
 	return s.heard[k]
 }
 
-// WaitPorts waits until a heartbeat of every address in addrs was heard, or
+// Opaque returns how many datagrams the Sniffer heard that did not decode:
+// sealed with a cluster key it does not have, or not diststore's.
+func (s *Sniffer) Opaque() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opaque
+}
+
+// WaitPorts waits until the unicast port of every address in addrs is
+// known (from a heartbeat, or from any datagram that did not decode), or
 // ctx ends, and returns their unicast addresses and ports.
 func (s *Sniffer) WaitPorts(ctx context.Context, addrs ...netip.Addr) (map[netip.Addr]netip.AddrPort, error) {
 	for {

@@ -219,9 +219,9 @@ type seqWrite struct {
 	w   Write
 }
 
-// decodeWrites decodes a writes frame's payload. Keys are checked
-// (store.CheckKey), values bounded by MaxStreamValue, and a write without
-// a version refused; values are copied out of b.
+// decodeWrites decodes a writes frame's payload. Values are bounded by
+// MaxStreamValue and copied out of b. Keys and versions are not checked
+// here: a master refuses a bad one as a write, not as a frame.
 func decodeWrites(b []byte) ([]seqWrite, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: writes frame of %d bytes", ErrFrame, len(b))
@@ -252,15 +252,12 @@ func decodeWrites(b []byte) ([]seqWrite, error) {
 			return nil, fmt.Errorf("%w: write %d: value of %d bytes, at most %d", ErrFrame, i, vl, MaxStreamValue)
 		case len(b) < kl+vl:
 			return nil, fmt.Errorf("%w: write %d cut short", ErrFrame, i)
-		case sw.w.Entry.Version.IsZero():
-			return nil, fmt.Errorf("%w: write %d without a version", ErrFrame, i)
 		case sw.w.Entry.Expires < 0:
 			return nil, fmt.Errorf("%w: write %d: negative expiry", ErrFrame, i)
 		}
+		// The key and the version are the master's to judge, write by
+		// write (a refusal, not the end of the stream).
 		sw.w.Key = string(b[:kl])
-		if err := store.CheckKey(sw.w.Key); err != nil {
-			return nil, fmt.Errorf("%w: write %d: %v", ErrFrame, i, err)
-		}
 		if flags&flagDeleted != 0 {
 			if vl != 0 || sw.w.Entry.Expires != 0 {
 				return nil, fmt.Errorf("%w: write %d: a delete with a value or an expiry", ErrFrame, i)

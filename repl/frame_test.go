@@ -58,9 +58,6 @@ func TestFrame_WritesRefused(t *testing.T) {
 		"too many":       binary.BigEndian.AppendUint16(nil, MaxBatch+1),
 		"cut short":      good[:len(good)-1],
 		"trailing bytes": append(bytes.Clone(good), 0),
-		"bad key":        one(Write{Key: "a b", Entry: store.Entry{Value: []byte("v"), Version: v1}}),
-		"empty key":      one(Write{Key: "", Entry: store.Entry{Value: []byte("v"), Version: v1}}),
-		"no version":     one(Write{Key: "k", Entry: store.Entry{Value: []byte("v")}}),
 		"value too large": one(Write{Key: "k", Entry: store.Entry{
 			Value: make([]byte, MaxStreamValue+1), Version: v1}}),
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/diststore/diststore/store"
 )
 
 // ErrServerClosed: the Server was closed; it takes no new streams.
@@ -217,19 +219,30 @@ func (ss *session) readLoop() error {
 // they are written.
 func (ss *session) apply(batch []seqWrite, weight int64) {
 	defer ss.applying.Done()
-	ws := make([]Write, len(batch))
+	out := make([]Result, len(batch))
+	ws := make([]Write, 0, len(batch))
+	at := make([]int, 0, len(batch)) // ws[j] is batch[at[j]]
 	for i, sw := range batch {
-		ws[i] = sw.w
+		if err := store.CheckKey(sw.w.Key); err != nil {
+			out[i] = Result{Code: CodeRefused, Msg: "400 Bad Request: " + err.Error()}
+			continue
+		}
+		ws = append(ws, sw.w)
+		at = append(at, i)
 	}
-	res := ss.srv.app.Apply(ws)
+	if len(ws) > 0 {
+		res := ss.srv.app.Apply(ws)
+		for j, i := range at {
+			if j < len(res) {
+				out[i] = res[j]
+			} else {
+				out[i] = Result{Code: CodeRefused, Msg: "no result"}
+			}
+		}
+	}
 	ss.mu.Lock()
 	for i, sw := range batch {
-		var r Result
-		if i < len(res) {
-			r = res[i]
-		} else {
-			r = Result{Code: CodeRefused, Msg: "no result"}
-		}
+		r := out[i]
 		var w int64
 		if i == 0 {
 			w = weight // the batch's room goes back with its first ack

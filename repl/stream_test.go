@@ -386,6 +386,18 @@ func TestStream_EndToEnd(t *testing.T) {
 			r, err := c.Send(ctxT(t, 5*time.Second), Write{Key: "refuse", Entry: store.Entry{Value: []byte("v"), Version: v1}})
 			require.NoError(t, err)
 			assert.Equal(t, Result{Code: CodeRefused, Msg: "refused"}, r)
+
+			// A bad key is refused as a write; the stream goes on.
+			for _, bad := range []string{"a b", ""} {
+				r, err = c.Send(ctxT(t, 5*time.Second), Write{Key: bad, Entry: store.Entry{Value: []byte("v"), Version: v1}})
+				require.NoError(t, err)
+				assert.Equal(t, CodeRefused, r.Code)
+				assert.Contains(t, r.Msg, "bad key")
+			}
+			r, err = c.Send(ctxT(t, 5*time.Second), write(n))
+			require.NoError(t, err)
+			assert.Equal(t, CodeOK, r.Code)
+			assert.Equal(t, n+1, app.len())
 		})
 	}
 }
@@ -403,9 +415,10 @@ func TestServer_BackPressure(t *testing.T) {
 	c, _ := serve(t, srv, false, ClientOptions{})
 	const n = 50
 	_, errs, wg := sendAll(ctxT(t, 10*time.Second), c, n)
-	eventually(t, func() bool { return app.active.Load() == 3 }, "three writes to be applied")
+	eventually(t, func() bool { return app.active.Load() > 0 }, "writes to be applied")
 	time.Sleep(50 * time.Millisecond) // were it to read on, it would start more
-	assert.EqualValues(t, 3, app.active.Load(), "at most three writes in flight on the master")
+	assert.LessOrEqual(t, app.active.Load(), int64(3), "at most three writes in flight on the master")
+	assert.Zero(t, app.len())
 	app.unblock()
 	wg.Wait()
 	for i, err := range errs {

@@ -62,6 +62,11 @@ type Options struct {
 	// Restores bounds the POST /admin/restore served at once; more are
 	// answered 503. Their time is bounded by DumpTimeout. 0 means 1.
 	Restores int
+	// ReplicationStreams bounds the replication streams (GET /replicate)
+	// served at once, each holding at most repl's 4 MiB of writes in
+	// flight; more are answered 503, and their writers send requests
+	// instead. A node opens one to each master. 0 means 256.
+	ReplicationStreams int
 	// Logger receives request errors. nil means slog.Default().
 	Logger *slog.Logger
 	// Ring is the cluster key. With one, the node-to-node routes (/local,
@@ -95,8 +100,9 @@ type Server struct {
 	// each GET /backup, restores for each POST /admin/restore.
 	dumps, backups, restores chan struct{}
 	// streams serves the replication streams (GET /replicate) until
-	// Close.
-	streams *repl.Server
+	// Close; replicas holds a token for each.
+	streams  *repl.Server
+	replicas chan struct{}
 }
 
 // New returns the handler of node's HTTP API.
@@ -119,6 +125,9 @@ func New(node Node, opts Options) *Server {
 	if opts.Restores == 0 {
 		opts.Restores = 1
 	}
+	if opts.ReplicationStreams == 0 {
+		opts.ReplicationStreams = 256
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -127,6 +136,7 @@ func New(node Node, opts Options) *Server {
 		restores: make(chan struct{}, opts.Restores)}
 	s.met = newMetrics(node)
 	s.streams = repl.NewServer(repl.ApplierFunc(s.applyStream), repl.ServerOptions{})
+	s.replicas = make(chan struct{}, opts.ReplicationStreams)
 	s.keyed = [numRoutes]keyHandler{
 		routeGet:       s.handleGet,
 		routeGetLocal:  s.handleGetLocal,

@@ -142,6 +142,13 @@ func (s *Server) handleReplicate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: want Connection: Upgrade and Upgrade: %s", errBadRequest, streamProtocol))
 		return
 	}
+	select {
+	case s.replicas <- struct{}{}:
+		defer func() { <-s.replicas }()
+	default:
+		writeError(w, fmt.Errorf("%w: %d replication streams are being served", errBusy, cap(s.replicas)))
+		return
+	}
 	var answer string
 	var keys clusterkey.StreamKeys
 	if ring := s.opts.Ring; ring != nil {

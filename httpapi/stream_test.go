@@ -239,3 +239,27 @@ func TestStream_UpgradeNeedsTheHeaders(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.True(t, strings.Contains(string(b), "Upgrade"), "%s", b)
 }
+
+// TestStream_Bounded: past Options.ReplicationStreams a node answers 503
+// to a new stream, and the writer sends a request instead.
+func TestStream_Bounded(t *testing.T) {
+	srv, node := newTestServer(t, httpapi.Options{ReplicationStreams: 1})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	to := netip.MustParseAddrPort(ts.Listener.Addr().String())
+	e := store.Entry{Value: []byte("v"), Version: testVersion}
+	first, err := httpapi.NewPeerClient(httpapi.PeerOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { first.Close() })
+	_, err = first.Forward(peerCtx(t), to, "a", e, 1)
+	require.NoError(t, err)
+	second, err := httpapi.NewPeerClient(httpapi.PeerOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { second.Close() })
+	_, err = second.Forward(peerCtx(t), to, "b", e, 1)
+	require.NoError(t, err)
+	assert.Len(t, node.putLocalCalls(), 2)
+	m := metricsOf(t, ts)
+	assert.Contains(t, m, `diststore_http_requests_total{code="503",route="replicate"} 1`)
+	assert.Contains(t, m, `diststore_http_requests_total{code="200",route="local"} 1`, "the second writer's request")
+}

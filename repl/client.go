@@ -27,7 +27,7 @@ var (
 
 // Defaults of ClientOptions and ServerOptions.
 const (
-	DefaultMaxInFlightBytes = 16 << 20
+	DefaultMaxInFlightBytes = 4 << 20
 	DefaultAckTimeout       = 5 * time.Second
 	DefaultWriteTimeout     = 5 * time.Second
 	DefaultIdleTimeout      = time.Minute
@@ -45,7 +45,7 @@ type ClientOptions struct {
 	// MaxInFlightBytes bounds the writes queued or sent and not yet
 	// acknowledged, keys and values plus 256 bytes each: a Send that
 	// would pass it waits (back-pressure) until acks make room or its
-	// context ends. Default DefaultMaxInFlightBytes (16 MiB).
+	// context ends. Default DefaultMaxInFlightBytes (4 MiB).
 	MaxInFlightBytes int64
 	// AckTimeout is how long the stream waits for the next ack while
 	// writes are in flight; then it is broken. Default 5 s.

@@ -37,7 +37,7 @@ type ServerOptions struct {
 	// MaxInFlightBytes bounds, per stream, the writes read and not yet
 	// acknowledged (keys, values and 256 bytes each): past it the stream
 	// is not read until acks make room, which holds the writer back.
-	// Default DefaultMaxInFlightBytes (16 MiB).
+	// Default DefaultMaxInFlightBytes (4 MiB).
 	MaxInFlightBytes int64
 	// IdleTimeout ends a stream that brought no frame for this long.
 	// Default 5 min: longer than a client's.

@@ -26,6 +26,7 @@ vet: scripts-check
 	$(GO) vet ./...
 	$(GO) vet -tags debpackage ./packaging/debian/
 	$(GO) vet -tags figures ./integration/
+	cd cmd/diststore-bench/etcd && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 ## scripts-check: no shell script of the project stops a process by name
@@ -60,7 +61,10 @@ fuzz:
 
 ## bench: the Go micro-benchmarks, then real clusters on 127.0.2.N loaded by
 ## `diststore-bench`, each figure beside a baseline, in a private network
-## namespace (scripts/bench.sh); a table, and bench-results.json.
+## namespace (scripts/bench.sh): durable writes beside a 3-member etcd
+## cluster on 127.0.3.1-3 (Debian's etcd-server, installed when missing if
+## run as root; its service is never started); a table, and
+## bench-results.json.
 bench:
 	GO='$(GO)' ./scripts/bench.sh
 

@@ -81,7 +81,10 @@
 //
 // The node makes its requests to other nodes through the Peers interface
 // given in Config.Peers: package httpapi implements it over HTTP (the
-// paths and headers named above are that implementation's), the tests
-// with an in-memory table of nodes. The dump stream's format is this
+// paths and headers named above are that implementation's; forwarded
+// writes go on a replication stream per master, package repl), the tests
+// with an in-memory table of nodes. A master applies a batch of forwarded
+// writes with ReplicateBatch: Replicate's checks for each, one store
+// transaction for all. The dump stream's format is this
 // package's (dump.go): the node writes it and reads it.
 package cluster

@@ -82,24 +82,59 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 	} else {
 		e.Version = n.clock.Next()
 	}
-	kept, err := n.keep(key, e)
-	if err != nil {
-		return WriteResult{}, err
-	}
 	// applied: a master stored this write's version (it may have been
 	// replaced by a newer one since, which is a write that came after).
 	applied := w.Cond.Any() // the deciding master stored it
 	newest := e.Version     // the newest version a master holds of the key
-	if n.isMaster() {
-		held[n.self] = true
-		applied = applied || kept.Version == e.Version
-		newest = maxVersion(newest, kept.Version)
+	// This node's own copy. A master's is durable, an fsync: it is taken
+	// while the write goes to the other master, not before, and joined
+	// before the write is answered.
+	master := n.isMaster()
+	var kept store.Entry
+	var keepErr error
+	keepDone := make(chan struct{})
+	keepOwn := func() {
+		defer close(keepDone)
+		kept, keepErr = n.keep(key, e)
+	}
+	if master {
+		go keepOwn()
+	} else {
+		keepOwn()
+	}
+	defer func() { <-keepDone }()
+	joined := false
+	joinKeep := func() error {
+		if joined {
+			return nil
+		}
+		joined = true
+		<-keepDone
+		if keepErr != nil {
+			return keepErr
+		}
+		if master {
+			held[n.self] = true
+			applied = applied || kept.Version == e.Version
+			newest = maxVersion(newest, kept.Version)
+		}
+		return nil
+	}
+	if !master {
+		if err := joinKeep(); err != nil {
+			return WriteResult{}, err
+		}
 	}
 	for round := 0; round < maxWriteRounds; round++ {
 		pair = n.Masters()
 		var todo []netip.Addr
 		for _, m := range pair.Masters {
-			if m == n.self && !held[m] {
+			switch {
+			case held[m]:
+			case m == n.self && !joined:
+				// Being kept (keepOwn): counted when joined.
+			case m == n.self:
+				// Became a master since the write began.
 				h, err := n.Replicate(key, e, 0)
 				if err != nil {
 					return WriteResult{}, err
@@ -107,12 +142,14 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 				held[m] = true
 				applied = applied || h.Version == e.Version
 				newest = maxVersion(newest, h.Version)
-			}
-			if !held[m] {
+			default:
 				todo = append(todo, m)
 			}
 		}
 		if len(todo) == 0 {
+			if err := joinKeep(); err != nil {
+				return WriteResult{}, err
+			}
 			if !applied {
 				// Another writer's newer write was at every master first:
 				// this one never happened, so it is not acknowledged.
@@ -123,6 +160,9 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 			return WriteResult{Entry: e, Masters: slices.Clone(pair.Masters)}, nil
 		}
 		vs, errs := n.forwardAll(ctx, todo, key, e, pair.Epoch)
+		if err := joinKeep(); err != nil {
+			return WriteResult{}, err
+		}
 		for i, m := range todo {
 			switch {
 			case errs[i] == nil:
@@ -230,6 +270,77 @@ func (n *Node) Replicate(key string, e store.Entry, writerEpoch uint64) (store.E
 	return held, nil
 }
 
+// Replica is a write forwarded to this node as a master: ReplicateBatch
+// takes several at once.
+type Replica struct {
+	Key   string
+	Entry store.Entry
+	Epoch uint64 // the writer's master epoch (0: unknown)
+}
+
+// eachPutter is a store that stores a batch in one transaction and tells
+// what it holds afterwards for each entry (store.Bolt, store.Memory).
+type eachPutter interface {
+	PutEach(batch []store.KeyEntry) ([]store.Entry, error)
+}
+
+// ReplicateBatch is Replicate of every write of rs, each checked as
+// Replicate checks it (a version, its size, this node's view against the
+// writer's epoch, the clock's skew), and those that pass stored together,
+// in one transaction where the store can. held[i] and errs[i] are what
+// Replicate would have returned for rs[i].
+func (n *Node) ReplicateBatch(rs []Replica) (held []store.Entry, errs []error) {
+	held, errs = make([]store.Entry, len(rs)), make([]error, len(rs))
+	v := n.view.Load()
+	master := v.pair.Has(n.self)
+	batch := make([]store.KeyEntry, 0, len(rs))
+	at := make([]int, 0, len(rs)) // batch[j] is rs[at[j]]
+	for i, r := range rs {
+		switch e := r.Entry; {
+		case e.Version.IsZero():
+			errs[i] = fmt.Errorf("%w: replicated entry without a version", store.ErrBadVersion)
+		case n.checkValue(e.Value) != nil:
+			errs[i] = n.checkValue(e.Value)
+		case r.Epoch != 0 && !master && v.pair.Epoch >= r.Epoch:
+			errs[i] = fmt.Errorf("%w: masters are %s at epoch %d", ErrNotMaster, addrList(v.pair.Masters), v.pair.Epoch)
+		default:
+			if err := n.clock.Observe(e.Version); err != nil {
+				errs[i] = err
+				continue
+			}
+			batch = append(batch, store.KeyEntry{Key: r.Key, Entry: e})
+			at = append(at, i)
+		}
+	}
+	if len(batch) == 0 {
+		return held, errs
+	}
+	var got []store.Entry
+	var err error
+	if ep, ok := n.durable.(eachPutter); ok {
+		got, err = ep.PutEach(batch)
+	} else {
+		got = make([]store.Entry, len(batch))
+		for j, ke := range batch {
+			if got[j], _, err = n.durable.Put(ke.Key, ke.Entry); err != nil {
+				break
+			}
+		}
+	}
+	for j, i := range at {
+		if err != nil {
+			errs[i] = fmt.Errorf("store %q: %w", rs[i].Key, err)
+			continue
+		}
+		held[i] = got[j]
+		n.cache.remove(rs[i].Key)
+	}
+	if !n.isMaster() {
+		n.kickSync() // as Replicate: what a non-master holds durably is checked
+	}
+	return held, errs
+}
+
 // unreachable checks, after a failed request, whether master m is really
 // gone: it must not answer a probe within Config.ProbeTimeout. A node
 // that was itself paused sees its requests time out while the others are
@@ -244,14 +355,31 @@ func (n *Node) unreachable(m netip.Addr) bool {
 }
 
 // invalidate tells the other nodes that key now has e's version, so they
-// drop older copies.
+// drop older copies. When every other member is a master there is nobody
+// to tell (a master holds every write, and never a cached copy), and no
+// datagram is sent: in a cluster of three, the two masters and a writer.
 func (n *Node) invalidate(key string, e store.Entry) {
+	if !n.othersMayCache() {
+		return
+	}
 	m := mcast.Message{Kind: mcast.Invalidate, Key: store.WireKey(key), Addr: n.self,
 		Version: mcast.Stamp{Clock: e.Version.Clock, Node: e.Version.Node}}
 	if e.Deleted {
 		m.Flags |= mcast.FlagDeleted
 	}
 	n.send(m)
+}
+
+// othersMayCache reports whether a member other than this node and the
+// masters is known: only such a node may hold a cached copy.
+func (n *Node) othersMayCache() bool {
+	v := n.view.Load()
+	for a := range v.members {
+		if !v.pair.Has(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // onInvalidate drops this node's copy of a key older than the version
@@ -298,13 +426,16 @@ func (n *Node) forwardAll(ctx context.Context, to []netip.Addr, key string, e st
 	vs := make([]store.Version, len(to))
 	errs := make([]error, len(to))
 	var wg sync.WaitGroup
-	for i, m := range to {
+	last := len(to) - 1
+	for i, m := range to[:last] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			vs[i], errs[i] = n.peers.Forward(ctx, n.peer(m), key, e, epoch)
 		}()
 	}
+	// The last on this goroutine: one goroutine fewer per write.
+	vs[last], errs[last] = n.peers.Forward(ctx, n.peer(to[last]), key, e, epoch)
 	wg.Wait()
 	return vs, errs
 }

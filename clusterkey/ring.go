@@ -159,6 +159,9 @@ type Ring struct {
 	now    func() time.Time
 
 	keys atomic.Pointer[[]derived] // the first seals and signs
+	// streamRoots are the roots of replication streams' keys, one per
+	// key, in the same order (stream.go).
+	streamRoots atomic.Pointer[[][]byte]
 
 	sender [8]byte       // this process's sender id in datagrams, random
 	seq    atomic.Uint64 // the last sequence number sealed
@@ -213,9 +216,12 @@ func (r *Ring) init(opts Options) {
 
 func (r *Ring) set(keys [][KeySize]byte) {
 	ds := make([]derived, len(keys))
+	roots := make([][]byte, len(keys))
 	for i, k := range keys {
 		ds[i] = derive(k)
+		roots[i] = streamRoot(k)
 	}
+	r.streamRoots.Store(&roots)
 	r.keys.Store(&ds)
 }
 

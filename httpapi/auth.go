@@ -174,9 +174,10 @@ var accessOf = [numRoutes]access{
 	routeBackup:  accessWrite,
 	routeRestore: accessWrite,
 
-	routeLocal:  accessNode,
-	routeDump:   accessNode,
-	routeDigest: accessNode,
+	routeLocal:     accessNode,
+	routeDump:      accessNode,
+	routeDigest:    accessNode,
+	routeReplicate: accessNode,
 }
 
 // authorize checks r's credentials for rt. A request that proves the

@@ -10,7 +10,12 @@
 //
 // It also holds the other side of the node-to-node protocol: PeerClient,
 // the HTTP implementation of cluster.Peers, with the paths and headers
-// that the Server answers, so both sides share one definition.
+// that the Server answers, so both sides share one definition. Forwarded
+// writes go on a replication stream to each master (package repl) that
+// PeerClient opens by upgrading GET /replicate (stream.go) and the Server
+// serves until Close; a value larger than repl.MaxStreamValue, a
+// conditional write, and a node that does not upgrade (an older diststore,
+// the original) get POST /local, one request per write, as before.
 //
 // Routing is on exact path segments of the escaped path: /get/<key> is the
 // key "<key>" whatever it contains, and a key may hold an escaped slash

@@ -196,6 +196,14 @@ func (f *fakeNode) Replicate(key string, e store.Entry, epoch uint64) (store.Ent
 	return f.local(key, e, cluster.Condition{}, epoch)
 }
 
+func (f *fakeNode) ReplicateBatch(rs []cluster.Replica) ([]store.Entry, []error) {
+	held, errs := make([]store.Entry, len(rs)), make([]error, len(rs))
+	for i, r := range rs {
+		held[i], errs[i] = f.local(r.Key, r.Entry, cluster.Condition{}, r.Epoch)
+	}
+	return held, errs
+}
+
 func (f *fakeNode) local(key string, e store.Entry, cond cluster.Condition, epoch uint64) (store.Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

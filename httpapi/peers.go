@@ -16,6 +16,7 @@ import (
 
 	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/clusterkey"
+	"github.com/diststore/diststore/repl"
 	"github.com/diststore/diststore/store"
 )
 
@@ -78,8 +79,18 @@ type PeerOptions struct {
 	// transport built with DialTimeout and ResponseTimeout.
 	Transport http.RoundTripper
 	// Ring, when set, signs every request with the cluster key, as the
-	// other nodes' Servers require.
+	// other nodes' Servers require, and authenticates the replication
+	// streams.
 	Ring *clusterkey.Ring
+	// NoStreams sends every forwarded write as a request of its own
+	// (POST /local), as before replication streams; otherwise a write
+	// whose value is at most repl.MaxStreamValue goes on the stream to
+	// its master (package repl), to a node that serves one.
+	NoStreams bool
+	// Stream configures the replication streams; zero fields mean
+	// package repl's defaults, but AckTimeout defaults to
+	// ResponseTimeout.
+	Stream repl.ClientOptions
 }
 
 // PeerClient is the HTTP implementation of cluster.Peers: the pooled
@@ -88,6 +99,8 @@ type PeerClient struct {
 	client   *http.Client // every request but a dump
 	dump     *http.Client // no overall timeout: a dump may be long
 	maxValue int64
+	opts     PeerOptions
+	streams  *repl.Pool // nil with NoStreams
 }
 
 var _ cluster.Peers = (*PeerClient)(nil)
@@ -123,15 +136,28 @@ func NewPeerClient(opts PeerOptions) (*PeerClient, error) {
 	if opts.Ring != nil {
 		tr = opts.Ring.Transport(tr)
 	}
-	return &PeerClient{
+	if opts.Stream.AckTimeout == 0 {
+		opts.Stream.AckTimeout = opts.ResponseTimeout
+	}
+	c := &PeerClient{
 		client:   &http.Client{Transport: tr, Timeout: opts.RequestTimeout},
 		dump:     &http.Client{Transport: tr},
 		maxValue: opts.MaxValueSize,
-	}, nil
+		opts:     opts,
+	}
+	if !opts.NoStreams {
+		c.streams = repl.NewPool(c.dialStream, opts.Stream)
+	}
+	return c, nil
 }
 
-// Close closes the client's idle connections. The client stays usable.
+// Close ends the replication streams, waiting for their goroutines, and
+// closes the client's idle connections. Requests still work; forwarded
+// writes go as requests from then on.
 func (c *PeerClient) Close() error {
+	if c.streams != nil {
+		_ = c.streams.Close()
+	}
 	c.client.CloseIdleConnections()
 	return nil
 }
@@ -146,6 +172,12 @@ func peerURL(to netip.AddrPort, path string) string {
 // error status is one of cluster.ErrNotMaster, ErrPrecondition or
 // ErrMasterRefused.
 func (c *PeerClient) Forward(ctx context.Context, to netip.AddrPort, key string, e store.Entry, epoch uint64) (store.Version, error) {
+	if c.streams != nil && streamable(e) {
+		v, ok, err := c.forwardStream(ctx, to, key, e, epoch)
+		if ok {
+			return v, err
+		}
+	}
 	req, err := writeRequest(ctx, to, key, e)
 	if err != nil {
 		return store.Version{}, err

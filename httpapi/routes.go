@@ -25,6 +25,7 @@ const (
 	routeMetrics                 // GET /metrics
 	routeBackup                  // GET /backup
 	routeRestore                 // POST /admin/restore
+	routeReplicate               // GET /replicate, upgraded to a replication stream
 	routeGet                     // /get/<key>
 	routeGetLocal                // /getlocal/<key>
 	routeLocal                   // /local/<key>
@@ -50,6 +51,7 @@ var routeNames = [numRoutes]string{
 	routeMetrics:    "metrics",
 	routeBackup:     "backup",
 	routeRestore:    "restore",
+	routeReplicate:  "replicate",
 	routeGet:        "get",
 	routeGetLocal:   "getlocal",
 	routeLocal:      "local",
@@ -103,6 +105,7 @@ var fixedRoutes = []fixedRoute{
 	{http.MethodGet, "/metrics", routeMetrics},
 	{http.MethodGet, "/backup", routeBackup},
 	{http.MethodPost, pathRestore, routeRestore},
+	{http.MethodGet, pathReplicate, routeReplicate},
 }
 
 // pathRestore is the path of a restore. A POST of a path of one segment

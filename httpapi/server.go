@@ -17,6 +17,7 @@ import (
 	"github.com/diststore/diststore/api"
 	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/clusterkey"
+	"github.com/diststore/diststore/repl"
 	"github.com/diststore/diststore/store"
 )
 
@@ -26,6 +27,7 @@ type Node interface {
 	StoreLocal(ctx context.Context, from netip.Addr, key string, e store.Entry) (store.Entry, error)
 	Decide(key string, e store.Entry, cond cluster.Condition) (store.Entry, error)
 	Replicate(key string, e store.Entry, writerEpoch uint64) (store.Entry, error)
+	ReplicateBatch(rs []cluster.Replica) ([]store.Entry, []error)
 	Get(ctx context.Context, key string) (store.Entry, cluster.Source, error)
 	GetLocal(key string) (store.Entry, bool)
 	ListKeysAfter(after string, fn func(keys []string) error) error
@@ -60,6 +62,11 @@ type Options struct {
 	// Restores bounds the POST /admin/restore served at once; more are
 	// answered 503. Their time is bounded by DumpTimeout. 0 means 1.
 	Restores int
+	// ReplicationStreams bounds the replication streams (GET /replicate)
+	// served at once, each holding at most repl's 4 MiB of writes in
+	// flight; more are answered 503, and their writers send requests
+	// instead. A node opens one to each master. 0 means 256.
+	ReplicationStreams int
 	// Logger receives request errors. nil means slog.Default().
 	Logger *slog.Logger
 	// Ring is the cluster key. With one, the node-to-node routes (/local,
@@ -92,6 +99,10 @@ type Server struct {
 	// dumps holds a token for each GET /dump being served, backups for
 	// each GET /backup, restores for each POST /admin/restore.
 	dumps, backups, restores chan struct{}
+	// streams serves the replication streams (GET /replicate) until
+	// Close; replicas holds a token for each.
+	streams  *repl.Server
+	replicas chan struct{}
 }
 
 // New returns the handler of node's HTTP API.
@@ -114,6 +125,9 @@ func New(node Node, opts Options) *Server {
 	if opts.Restores == 0 {
 		opts.Restores = 1
 	}
+	if opts.ReplicationStreams == 0 {
+		opts.ReplicationStreams = 256
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -121,6 +135,8 @@ func New(node Node, opts Options) *Server {
 		dumps: make(chan struct{}, opts.DumpStreams), backups: make(chan struct{}, opts.BackupStreams),
 		restores: make(chan struct{}, opts.Restores)}
 	s.met = newMetrics(node)
+	s.streams = repl.NewServer(repl.ApplierFunc(s.applyStream), repl.ServerOptions{})
+	s.replicas = make(chan struct{}, opts.ReplicationStreams)
 	s.keyed = [numRoutes]keyHandler{
 		routeGet:       s.handleGet,
 		routeGetLocal:  s.handleGetLocal,
@@ -143,6 +159,7 @@ func New(node Node, opts Options) *Server {
 		routeMetrics:    s.met.handler().ServeHTTP,
 		routeBackup:     s.handleBackup,
 		routeRestore:    s.handleRestore,
+		routeReplicate:  s.handleReplicate,
 	}
 	s.mux = http.NewServeMux()
 	for _, f := range fixedRoutes {

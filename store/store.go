@@ -189,3 +189,17 @@ func (s *Memory) PutMany(batch []KeyEntry) (int, error) {
 	}
 	return applied, nil
 }
+
+// PutEach is Put of every entry of batch; it returns the entry held
+// afterwards for each, as Bolt.PutEach does.
+func (s *Memory) PutEach(batch []KeyEntry) ([]Entry, error) {
+	held := make([]Entry, len(batch))
+	for i, ke := range batch {
+		h, _, err := s.Put(ke.Key, ke.Entry)
+		if err != nil {
+			return nil, err
+		}
+		held[i] = h
+	}
+	return held, nil
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -469,5 +470,34 @@ func TestStore_PutMany(t *testing.T) {
 		require.Equal(t, "held", string(e.Value))
 		require.Equal(t, []string{"a", "b", "old"}, allKeys(t, s))
 		require.Equal(t, 3, s.Len())
+	})
+}
+
+func TestStore_PutEach(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		pe, ok := s.(interface {
+			PutEach([]KeyEntry) ([]Entry, error)
+		})
+		require.True(t, ok, "%T has PutEach", s)
+		v := func(c uint64) Version { return Version{Clock: c, Node: 1} }
+		_, _, err := s.Put("old", Entry{Value: []byte("held"), Version: v(5)})
+		require.NoError(t, err)
+		batch := []KeyEntry{
+			{"a", Entry{Value: []byte("1"), Version: v(1)}},
+			{"old", Entry{Value: []byte("older"), Version: v(4)}},
+			{"gone", Entry{Deleted: true, Version: v(2)}},
+			{"a", Entry{Value: []byte("1 again"), Version: v(6)}},
+		}
+		held, err := pe.PutEach(batch)
+		require.NoError(t, err)
+		require.Len(t, held, len(batch))
+		assert.Equal(t, batch[0].Entry, held[0])
+		assert.Equal(t, "held", string(held[1].Value), "the older write is not applied: the held entry comes back")
+		assert.Equal(t, v(5), held[1].Version)
+		assert.Equal(t, batch[2].Entry, held[2])
+		assert.Equal(t, batch[3].Entry, held[3], "a later entry of a key in the same batch wins")
+		e, _ := s.Get("a")
+		assert.Equal(t, "1 again", string(e.Value))
+		assert.Equal(t, 2, s.Len())
 	})
 }

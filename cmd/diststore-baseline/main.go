@@ -1,6 +1,8 @@
 // Command diststore-baseline is the bare HTTP server diststore's benchmark
 // (make bench) compares a node with: net/http serving a fixed value from a
-// map at GET /getlocal/<key> and GET /get/<key>, and nothing else. It
+// map at GET /getlocal/<key> and GET /get/<key>, and taking POST /<key>
+// into a map in memory (no disk, no other node): the bare cost of a
+// request, which make bench sets beside a node's CPU per write. It
 // listens only on a loopback address.
 //
 //	diststore-baseline [--addr 127.0.2.100:8181] [--keys 1000] [--prefix bench-] [--value-size 100]
@@ -11,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,6 +21,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -65,16 +69,41 @@ func run(args []string) error {
 	}
 }
 
+// Bounds of what POST keeps: a value, and the keys before the map of
+// written values starts again.
+const (
+	maxPostValue = 1 << 20
+	maxPostKeys  = 1 << 20
+)
+
 // newHandler serves a map of keys prefix0 .. prefix<n-1>, each holding the
 // same size-byte value. The map is never written after this, so the
-// handler needs no lock.
+// handler needs no lock. POST /<key> stores into a map of its own.
 func newHandler(prefix string, n, size int) http.Handler {
 	value := bytes.Repeat([]byte("v"), size)
 	values := make(map[string][]byte, n)
 	for i := range n {
 		values[prefix+strconv.Itoa(i)] = value
 	}
+	var mu sync.Mutex // guards written
+	written := map[string][]byte{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.Count(r.URL.Path, "/") == 1 && len(r.URL.Path) > 1 {
+			v, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPostValue))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+				return
+			}
+			mu.Lock()
+			if len(written) >= maxPostKeys {
+				clear(written)
+			}
+			written[r.URL.Path[1:]] = v
+			mu.Unlock()
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, "stored\n")
+			return
+		}
 		var key string
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/getlocal/"):

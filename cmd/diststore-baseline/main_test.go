@@ -19,6 +19,8 @@ func TestHandler(t *testing.T) {
 		{http.MethodGet, "/get/bench-3", http.StatusNotFound, ""},
 		{http.MethodGet, "/bench-0", http.StatusNotFound, ""},
 		{http.MethodPost, "/get/bench-0", http.StatusNotFound, ""},
+		{http.MethodPost, "/w-1", http.StatusOK, "stored\n"},
+		{http.MethodPost, "/", http.StatusNotFound, ""},
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/diststore/diststore/internal/cliout"
+	closedloop "github.com/diststore/diststore/internal/loadgen"
 	"github.com/diststore/diststore/internal/nodecfg"
 )
 
@@ -446,36 +446,20 @@ func (g *loadgen) list(ctx context.Context, base string) ([]string, error) {
 }
 
 // collect sums the workers' counts into res and works out the rates and
-// latency percentiles.
+// latency percentiles (loadgen.Summarize, as diststore-bench-etcd does).
 func (g *loadgen) collect(res *benchResult, workers []*benchWorker, elapsed time.Duration) {
 	var all []time.Duration
+	var ok int64
 	for _, w := range workers {
 		all = append(all, w.latency...)
-		res.OK += w.ok
+		ok += w.ok
 		for k, v := range w.errs {
 			res.Errors[k] += v
 		}
 	}
-	res.Requests = int64(len(all))
-	res.Seconds = elapsed.Seconds()
-	if res.Seconds > 0 {
-		res.ReqPerSec = float64(res.Requests) / res.Seconds
-	}
-	if len(all) > 0 {
-		sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-		var sum time.Duration
-		for _, d := range all {
-			sum += d
-		}
-		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-		pct := func(p float64) float64 {
-			i := int(p*float64(len(all))+0.5) - 1 // nearest rank
-			return ms(all[max(0, min(i, len(all)-1))])
-		}
-		res.MeanMs = ms(sum / time.Duration(len(all)))
-		res.P50Ms, res.P90Ms, res.P99Ms = pct(0.50), pct(0.90), pct(0.99)
-		res.MaxMs = ms(all[len(all)-1])
-	}
+	sum := closedloop.Summarize(all, ok, res.Errors, elapsed)
+	res.Requests, res.OK, res.Seconds, res.ReqPerSec = sum.Requests, sum.OK, sum.Seconds, sum.ReqPerSec
+	res.MeanMs, res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs = sum.MeanMs, sum.P50Ms, sum.P90Ms, sum.P99Ms, sum.MaxMs
 	if g.cfg.op == benchCopyPerKey && res.Listed > 0 && res.OK > 0 {
 		perKey := res.Seconds / float64(res.OK)
 		res.KeysPerSec = float64(res.Listed) / (res.ListSeconds + perKey*float64(res.Listed))

@@ -119,10 +119,11 @@ func run(c *cli.Context) error {
 		return err
 	}
 	fresh := newConnTracker()
+	handler := httpapi.New(node, httpapi.Options{MaxValueSize: s.MaxValueSize, Logger: log,
+		Ring: sec.ring, Tokens: sec.tokens})
 	srv := &http.Server{
-		ConnState: fresh.track,
-		Handler: httpapi.New(node, httpapi.Options{MaxValueSize: s.MaxValueSize, Logger: log,
-			Ring: sec.ring, Tokens: sec.tokens}),
+		ConnState:         fresh.track,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -159,6 +160,7 @@ func run(c *cli.Context) error {
 	case <-ctx.Done():
 		log.Info("stopping: signal received")
 	case err := <-served:
+		_ = handler.Close()
 		_ = node.Close()
 		return fmt.Errorf("http server: %w", err)
 	}
@@ -179,6 +181,9 @@ func run(c *cli.Context) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		log.Warn("http server", "err", err)
 	}
+	// The replication streams are hijacked connections, which Shutdown
+	// leaves alone: each finishes the writes it read, then closes.
+	_ = handler.Close()
 	if err := node.Close(); err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ const (
 	DefaultDumpIdleTimeout   = 15 * time.Second
 	DefaultOriginalInterval  = 5 * time.Second
 	DefaultMigrateInterval   = 10 * time.Second
+	DefaultGossipFanout      = 3
 )
 
 // DefaultGroup is the multicast group nodes meet on: administratively
@@ -130,6 +131,20 @@ type Config struct {
 	// original node on the group, the keys it lists that the master does
 	// not hold (see migrate.go). 0 means DefaultMigrateInterval.
 	MigrateInterval time.Duration
+	// Seeds returns the unicast addresses (address and unicast port) of
+	// the nodes to contact directly: diststored's --join, resolved and
+	// kept up to date. nil means none. It is called from the membership
+	// loop once per heartbeat and must not block.
+	Seeds func() []netip.AddrPort
+	// NoMulticast says the transport has no group (--multicast=false):
+	// the node sends no multicast and resolves misses through the
+	// masters over HTTP. It needs Seeds.
+	NoMulticast bool
+	// GossipFanout is how many members, drawn at random, a node that
+	// joins by unicast (Seeds or NoMulticast) sends its heartbeat to each
+	// interval besides the masters, and how many nodes it learnt by
+	// gossip it contacts; see gossip.go. 0 means DefaultGossipFanout.
+	GossipFanout int
 	// Peers carries the node's requests to other nodes: httpapi's
 	// PeerClient in the daemon, an in-memory table in tests. Required.
 	// The node owns it and closes it on Close.
@@ -228,6 +243,9 @@ func (c Config) withDefaults() Config {
 	if c.MigrateInterval == 0 {
 		c.MigrateInterval = d.MigrateInterval
 	}
+	if c.GossipFanout == 0 {
+		c.GossipFanout = DefaultGossipFanout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -260,6 +278,10 @@ func (c Config) Validate() error {
 	case c.FailureTimeout < 3*c.HeartbeatInterval:
 		return fmt.Errorf("%w: failure timeout %s is less than three heartbeat intervals (%s)",
 			ErrBadConfig, c.FailureTimeout, 3*c.HeartbeatInterval)
+	case c.GossipFanout < 0 || c.GossipFanout > 64:
+		return fmt.Errorf("%w: gossip fanout %d out of range 1-64", ErrBadConfig, c.GossipFanout)
+	case c.NoMulticast && c.Seeds == nil:
+		return fmt.Errorf("%w: no multicast and no seeds: the node would find no other node", ErrBadConfig)
 	case c.Peers == nil:
 		return fmt.Errorf("%w: no Peers to reach the other nodes", ErrBadConfig)
 	}

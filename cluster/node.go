@@ -416,8 +416,12 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-// send encodes and multicasts m, logging a failure.
+// send encodes and multicasts m, logging a failure. Without the group it
+// sends nothing.
 func (n *Node) send(m mcast.Message) {
+	if n.cfg.NoMulticast {
+		return
+	}
 	b, err := m.Encode()
 	if err == nil {
 		err = n.tr.Multicast(b)

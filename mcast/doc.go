@@ -34,6 +34,13 @@
 //	7 Bye       bye 1 <ip>                                         to the group: ip leaves cleanly
 //	8 Invalidate inval 1 <key> <ip> <clock>-<node> <flags>         to the group: key now has this version (hex);
 //	                                                               flag FlagDeleted: it was deleted
+//	9 Members   members 1 <ip> <ip:port> [<ip:port>...]            unicast: 1–MaxListed nodes ip knows, each
+//	                                                               by its unicast address and port
+//
+// Heartbeat, Bye, Invalidate and MasterLost go to the group; a node that
+// joins by unicast (diststored's --join, or --multicast=false) also sends
+// them by unicast to the members that do not hear the group, in the same
+// wire form. Members is unicast only (see cluster's gossip.go).
 //
 // Flags are the bits of Flags (FlagSynced 0x1, FlagLeaving 0x2, FlagDeleted 0x4,
 // FlagMigrated 0x8);

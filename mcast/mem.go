@@ -40,12 +40,24 @@ func NewMemNetwork() *MemNetwork {
 // LocalAddr is addr and a port unique in this network. Several nodes may
 // share an address, as on a real host.
 func (n *MemNetwork) Join(addr netip.Addr) Transport {
+	return n.join(addr, false)
+}
+
+// JoinNoGroup attaches a node that has no group, as on a network that
+// carries no multicast: it neither hears multicast nor can send it
+// (ErrNoGroup); unicast works as for Join.
+func (n *MemNetwork) JoinNoGroup(addr netip.Addr) Transport {
+	return n.join(addr, true)
+}
+
+func (n *MemNetwork) join(addr netip.Addr, noGroup bool) Transport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	t := &memTransport{
 		net:     n,
 		local:   netip.AddrPortFrom(addr, n.nextPort),
 		packets: make(chan Packet, memQueueLen),
+		noGroup: noGroup,
 	}
 	n.nextPort++
 	n.nodes[t.local] = t
@@ -108,7 +120,9 @@ func (n *MemNetwork) route(from, to netip.AddrPort) []*memTransport {
 		return dst
 	}
 	for _, t := range n.nodes {
-		pass(t)
+		if !t.noGroup {
+			pass(t)
+		}
 	}
 	return dst
 }
@@ -121,8 +135,9 @@ func (n *MemNetwork) leave(t *memTransport) {
 
 // memTransport is one node's Transport on a MemNetwork.
 type memTransport struct {
-	net   *MemNetwork
-	local netip.AddrPort
+	net     *MemNetwork
+	local   netip.AddrPort
+	noGroup bool // JoinNoGroup: no multicast in or out
 
 	mu      sync.Mutex // guards closed and sends on packets, so Close cannot race a delivery
 	closed  bool
@@ -138,6 +153,9 @@ func (t *memTransport) Stats() Stats              { return t.cnt.stats() }
 
 // Multicast delivers b to every node of the network, the sender included.
 func (t *memTransport) Multicast(b []byte) error {
+	if t.noGroup {
+		return fmt.Errorf("multicast: %w", ErrNoGroup)
+	}
 	return t.send("multicast", netip.AddrPort{}, b)
 }
 

@@ -180,3 +180,33 @@ func TestMemNetwork_ConcurrentClose(t *testing.T) {
 	<-done
 	a.Close()
 }
+
+func TestMemNetwork_JoinNoGroup(t *testing.T) {
+	n := NewMemNetwork()
+	ts := memNodes(t, n, ip1, ip2)
+	ng := n.JoinNoGroup(ip3)
+	t.Cleanup(func() { assert.NoError(t, ng.Close()) })
+
+	// A group node's multicast does not reach the node without the group.
+	require.NoError(t, ts[0].Multicast([]byte("hello")))
+	assert.Empty(t, queued(ng))
+	require.Len(t, queued(ts[1]), 1)
+	// It cannot multicast itself.
+	require.ErrorIs(t, ng.Multicast([]byte("hello")), ErrNoGroup)
+	assert.Empty(t, queued(ts[1]))
+	// Unicast both ways works.
+	require.NoError(t, ng.Unicast(ts[1].LocalAddr(), []byte("to group node")))
+	require.NoError(t, ts[1].Unicast(ng.LocalAddr(), []byte("to no-group node")))
+	assert.Equal(t, []Packet{{From: ng.LocalAddr(), Data: []byte("to group node")}}, filterData(queued(ts[1]), "to group node"))
+	assert.Equal(t, []Packet{{From: ts[1].LocalAddr(), Data: []byte("to no-group node")}}, queued(ng))
+}
+
+func filterData(ps []Packet, data string) []Packet {
+	var out []Packet
+	for _, p := range ps {
+		if string(p.Data) == data {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -30,6 +30,9 @@ var (
 	// ErrUnknownKind: the first token is not a known kind, or a versioned
 	// kind carries a version this node does not speak.
 	ErrUnknownKind = errors.New("mcast: unknown message kind")
+	// ErrNoGroup: the transport has no group (UDPConfig.NoGroup,
+	// MemNetwork.JoinNoGroup), so it cannot multicast.
+	ErrNoGroup = errors.New("mcast: multicast is off")
 )
 
 // Kind identifies a message type. Values are part of the protocol: see the
@@ -46,13 +49,18 @@ const (
 	NoKey      Kind = 6 // "nokey 1 <key> <ip> <epoch>", unicast answer from a master
 	Bye        Kind = 7 // "bye 1 <ip>", to the group
 	Invalidate Kind = 8 // "inval 1 <key> <ip> <clock hex>-<node hex> <flags>", to the group
+	Members    Kind = 9 // "members 1 <ip> <ip:port>...", unicast: nodes the sender knows, 1–MaxListed
 )
+
+// MaxListed is how many addresses one Members message carries at most.
+const MaxListed = 32
 
 // kindInfo is the static description of one kind's wire form.
 type kindInfo struct {
 	token     string // first token on the wire
 	versioned bool   // a version token follows the kind token
-	fields    int    // tokens after the kind (and version) token
+	fields    int    // tokens after the kind (and version) token; for a variadic kind the fixed ones
+	variadic  int    // at most this many more tokens, at least one
 }
 
 // kinds is indexed by Kind; it is never written after initialisation.
@@ -65,6 +73,7 @@ var kinds = [...]kindInfo{
 	NoKey:      {token: "nokey", versioned: true, fields: 3},
 	Bye:        {token: "bye", versioned: true, fields: 1},
 	Invalidate: {token: "inval", versioned: true, fields: 4},
+	Members:    {token: "members", versioned: true, fields: 1, variadic: MaxListed},
 }
 
 // version is the only version token this package speaks for versioned kinds.
@@ -106,15 +115,16 @@ const (
 // Kind; Encode ignores the others and Decode leaves them zero.
 type Message struct {
 	Kind    Kind
-	Key     string       // WhoHas, GotKey, NoKey, Invalidate: the key's wire token
-	Addr    netip.Addr   // the <ip> field; for MasterLost the <who> field
-	Port    uint16       // WhoHas: where to answer
-	N       uint64       // KeyCount: port or count; Heartbeat: key count
-	Master  netip.Addr   // MasterLost: the master that was lost
-	Epoch   uint64       // Heartbeat, NoKey
-	Masters []netip.Addr // Heartbeat: 0, 1 or 2 masters ("-" on the wire for absent)
-	Flags   Flags        // Heartbeat, Invalidate
-	Version Stamp        // Invalidate: the key's new version
+	Key     string           // WhoHas, GotKey, NoKey, Invalidate: the key's wire token
+	Addr    netip.Addr       // the <ip> field; for MasterLost the <who> field
+	Port    uint16           // WhoHas: where to answer
+	N       uint64           // KeyCount: port or count; Heartbeat: key count
+	Master  netip.Addr       // MasterLost: the master that was lost
+	Epoch   uint64           // Heartbeat, NoKey
+	Masters []netip.Addr     // Heartbeat: 0, 1 or 2 masters ("-" on the wire for absent)
+	Flags   Flags            // Heartbeat, Invalidate
+	Version Stamp            // Invalidate: the key's new version
+	Listed  []netip.AddrPort // Members: 1–MaxListed unicast addresses the sender knows
 }
 
 // Stamp is a value's version as the wire carries it: "<clock>-<node>" in
@@ -203,6 +213,14 @@ func (m Message) Encode() ([]byte, error) {
 		add(ipToken("addr", m.Addr))
 		add(m.Version.token(), nil)
 		add(strconv.FormatUint(uint64(m.Flags), 16), nil)
+	case Members:
+		add(ipToken("addr", m.Addr))
+		if len(m.Listed) == 0 || len(m.Listed) > MaxListed {
+			add("", fmt.Errorf("%d addresses listed, want 1-%d", len(m.Listed), MaxListed))
+		}
+		for _, a := range m.Listed {
+			add(addrPortToken(a))
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("encode %v: %w: %w", m.Kind, ErrMalformed, err)
@@ -236,7 +254,7 @@ func Decode(b []byte) (Message, error) {
 	info := kinds[kind]
 	// At most the fields of the kind and its version, plus one to tell
 	// that there are too many.
-	tokens := strings.SplitN(rest, " ", info.fields+2)
+	tokens := strings.SplitN(rest, " ", info.fields+info.variadic+2)
 	if rest == "" {
 		tokens = nil
 	}
@@ -249,7 +267,12 @@ func Decode(b []byte) (Message, error) {
 		}
 		tokens = tokens[1:]
 	}
-	if len(tokens) != info.fields {
+	if info.variadic > 0 {
+		if len(tokens) < info.fields+1 || len(tokens) > info.fields+info.variadic {
+			return Message{}, fmt.Errorf("decode %v: %w: %d fields, want %d-%d", kind, ErrMalformed, len(tokens),
+				info.fields+1, info.fields+info.variadic)
+		}
+	} else if len(tokens) != info.fields {
 		return Message{}, fmt.Errorf("decode %v: %w: %d fields, want %d", kind, ErrMalformed, len(tokens), info.fields)
 	}
 
@@ -316,6 +339,14 @@ func Decode(b []byte) (Message, error) {
 		f, e := parseUint("flags", tokens[3], 16, 8)
 		keep(e)
 		m.Flags = Flags(f)
+	case Members:
+		m.Addr = ip("addr", tokens[0])
+		m.Listed = make([]netip.AddrPort, 0, len(tokens)-1)
+		for _, tok := range tokens[1:] {
+			a, e := parseAddrPort(tok)
+			keep(e)
+			m.Listed = append(m.Listed, a)
+		}
 	}
 	if err != nil {
 		return Message{}, fmt.Errorf("decode %v: %w: %w", kind, ErrMalformed, err)
@@ -353,6 +384,22 @@ func ipToken(name string, a netip.Addr) (string, error) {
 		return "", fmt.Errorf("%s %v is not an IPv4 address", name, a)
 	}
 	return a.String(), nil
+}
+
+// addrPortToken returns the wire form of an IPv4 address and port.
+func addrPortToken(a netip.AddrPort) (string, error) {
+	if !a.Addr().Is4() || a.Port() == 0 {
+		return "", fmt.Errorf("listed %v is not an IPv4 address and port", a)
+	}
+	return a.String(), nil
+}
+
+func parseAddrPort(tok string) (netip.AddrPort, error) {
+	a, err := netip.ParseAddrPort(tok)
+	if err != nil || !a.Addr().Is4() || a.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("listed %.25q is not an IPv4 address and port", tok)
+	}
+	return a, nil
 }
 
 func parseIP(name, tok string) (netip.Addr, error) {

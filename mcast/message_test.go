@@ -40,6 +40,32 @@ var roundTrips = []struct {
 		"inval 1 k 127.0.2.3 1a2b-7f000203 0"},
 	{"Invalidate/Deleted", Message{Kind: Invalidate, Key: "k/é", Addr: ip3, Version: Stamp{Clock: 1, Node: 0}, Flags: FlagDeleted},
 		"inval 1 k/é 127.0.2.3 1-0 4"},
+	{"Members/One", Message{Kind: Members, Addr: ip1, Listed: []netip.AddrPort{netip.MustParseAddrPort("127.0.2.2:4984")}},
+		"members 1 127.0.2.1 127.0.2.2:4984"},
+	{"Members/Max", Message{Kind: Members, Addr: ip1, Listed: maxListed()}, "members 1 127.0.2.1 " + maxListedWire()},
+}
+
+// maxListed is the longest Members list, of the longest addresses.
+func maxListed() []netip.AddrPort {
+	out := make([]netip.AddrPort, MaxListed)
+	for i := range out {
+		out[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, byte(200 + i)}), 65535)
+	}
+	return out
+}
+
+func maxListedWire() string {
+	var toks []string
+	for _, a := range maxListed() {
+		toks = append(toks, a.String())
+	}
+	return strings.Join(toks, " ")
+}
+
+func TestMembers_FitsSealed(t *testing.T) {
+	b, err := Message{Kind: Members, Addr: netip.MustParseAddr("255.255.255.255"), Listed: maxListed()}.Encode()
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(b), MaxDatagram-SealOverhead, "the longest Members message fits in a sealed datagram")
 }
 
 func TestMessage_RoundTrip(t *testing.T) {
@@ -116,6 +142,12 @@ func TestDecode_Errors(t *testing.T) {
 		{"Invalidate/BadStamp", "inval 1 k 127.0.2.1 1_1 0", ErrMalformed},
 		{"Invalidate/StampOverflow", "inval 1 k 127.0.2.1 1-100000000 0", ErrMalformed},
 		{"Invalidate/BadFlags", "inval 1 k 127.0.2.1 1-1 zz", ErrMalformed},
+		{"Members/NoneListed", "members 1 127.0.2.1", ErrMalformed},
+		{"Members/TooMany", "members 1 127.0.2.1 " + maxListedWire() + " 127.0.2.9:1", ErrMalformed},
+		{"Members/NoPort", "members 1 127.0.2.1 127.0.2.2", ErrMalformed},
+		{"Members/Port0", "members 1 127.0.2.1 127.0.2.2:0", ErrMalformed},
+		{"Members/IPv6", "members 1 127.0.2.1 [::1]:4984", ErrMalformed},
+		{"Members/Version2", "members 2 127.0.2.1 127.0.2.2:4984", ErrUnknownKind},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,6 +192,9 @@ func TestMessage_Encode_Errors(t *testing.T) {
 		{"Heartbeat/InvalidMaster", Message{Kind: Heartbeat, Addr: ip1, Masters: []netip.Addr{{}}}, ErrMalformed},
 		{"NoKey/BadKey", Message{Kind: NoKey, Key: "\n", Addr: ip1}, ErrMalformed},
 		{"Bye/Mapped", Message{Kind: Bye, Addr: netip.AddrFrom16(ip1.As16())}, ErrMalformed},
+		{"Members/Empty", Message{Kind: Members, Addr: ip1}, ErrMalformed},
+		{"Members/TooMany", Message{Kind: Members, Addr: ip1, Listed: append(maxListed(), netip.MustParseAddrPort("1.2.3.4:5"))}, ErrMalformed},
+		{"Members/Port0", Message{Kind: Members, Addr: ip1, Listed: []netip.AddrPort{netip.AddrPortFrom(ip2, 0)}}, ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

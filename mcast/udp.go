@@ -39,6 +39,10 @@ type UDPConfig struct {
 	Interface *net.Interface
 	// TTL is the multicast time to live, in hops. 0 means DefaultTTL.
 	TTL int
+	// NoGroup opens no group socket and joins no group: Multicast fails
+	// with ErrNoGroup and only unicast arrives (diststored's
+	// --multicast=false, for networks that carry no multicast).
+	NoGroup bool
 	// QueueLen is the Packets buffer, in datagrams. 0 means DefaultQueueLen.
 	// When it is full, datagrams are dropped and counted DropQueueFull.
 	QueueLen int
@@ -112,7 +116,7 @@ func InterfaceFor(addr netip.Addr) (*net.Interface, error) {
 type udpTransport struct {
 	group netip.AddrPort
 	local netip.AddrPort
-	gconn *net.UDPConn // bound to the group address and port, joined on the interface
+	gconn *net.UDPConn // bound to the group address and port, joined on the interface; nil with NoGroup
 	uconn *net.UDPConn // bound to Addr:0; the source of everything sent
 
 	packets chan Packet
@@ -130,6 +134,9 @@ func ListenUDP(cfg UDPConfig) (Transport, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.NoGroup {
+		return listenUnicast(cfg)
 	}
 	ifi := cfg.Interface
 	if ifi == nil {
@@ -196,6 +203,24 @@ func ListenUDP(cfg UDPConfig) (Transport, error) {
 	return t, nil
 }
 
+// listenUnicast opens the unicast socket only: a node without the group.
+func listenUnicast(cfg UDPConfig) (Transport, error) {
+	uaddr := netip.AddrPortFrom(cfg.Addr, cfg.UnicastPort)
+	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(uaddr))
+	if err != nil {
+		return nil, fmt.Errorf("listen unicast on %v: %w", uaddr, err)
+	}
+	_ = uc.SetReadBuffer(recvBuffer)
+	t := &udpTransport{
+		local:   netip.AddrPortFrom(cfg.Addr, uint16(uc.LocalAddr().(*net.UDPAddr).Port)),
+		uconn:   uc,
+		packets: make(chan Packet, cfg.QueueLen),
+	}
+	t.wg.Add(1)
+	go t.read(uc, false)
+	return t, nil
+}
+
 // recvBuffer is the receive buffer asked for each socket, in bytes.
 const recvBuffer = 4 << 20
 
@@ -204,6 +229,9 @@ func (t *udpTransport) Packets() <-chan Packet    { return t.packets }
 func (t *udpTransport) Stats() Stats              { return t.cnt.stats() }
 
 func (t *udpTransport) Multicast(b []byte) error {
+	if t.gconn == nil {
+		return fmt.Errorf("multicast: %w", ErrNoGroup)
+	}
 	return t.send("multicast", t.group, b)
 }
 
@@ -269,7 +297,10 @@ func (t *udpTransport) Close() error {
 	var err error
 	t.close.Do(func() {
 		t.closed.Store(true)
-		err = errors.Join(t.gconn.Close(), t.uconn.Close())
+		if t.gconn != nil {
+			err = t.gconn.Close()
+		}
+		err = errors.Join(err, t.uconn.Close())
 		t.wg.Wait()
 		close(t.packets)
 	})

@@ -238,3 +238,22 @@ func TestInterfaceFor(t *testing.T) {
 	_, err = InterfaceFor(netip.MustParseAddr("203.0.113.77")) // TEST-NET-3, on no interface
 	assert.ErrorContains(t, err, "no interface")
 }
+
+func TestUDP_NoGroup(t *testing.T) {
+	ts := udpNodes(t, 1) // a node on the group, to show nothing reaches it
+	tr, err := ListenUDP(UDPConfig{Addr: netip.MustParseAddr("127.0.2.9"), Group: testGroup(t), NoGroup: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
+
+	require.ErrorIs(t, tr.Multicast([]byte("m")), ErrNoGroup)
+	require.NoError(t, tr.Unicast(ts[0].LocalAddr(), []byte("hello")))
+	p, ok := recvUntil(ts[0], time.Now().Add(udpWait), func(p Packet) bool { return string(p.Data) == "hello" })
+	require.True(t, ok, "unicast from a node without the group")
+	assert.False(t, p.Group)
+	assert.Equal(t, tr.LocalAddr(), p.From)
+	require.NoError(t, ts[0].Unicast(tr.LocalAddr(), []byte("back")))
+	_, ok = recvUntil(tr, time.Now().Add(udpWait), func(p Packet) bool { return string(p.Data) == "back" })
+	require.True(t, ok, "unicast to a node without the group")
+	require.NoError(t, tr.Close())
+	require.NoError(t, tr.Close(), "Close twice")
+}

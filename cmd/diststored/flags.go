@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/urfave/cli/v2"
 
+	"github.com/diststore/diststore/internal/join"
 	"github.com/diststore/diststore/internal/nodecfg"
 )
 
@@ -41,6 +42,9 @@ const (
 	flagMaxClockSkew     = "max-clock-skew"
 	flagClusterKeyFile   = "cluster-key-file"
 	flagClientTokenFile  = "client-token-file"
+	flagJoin             = "join"
+	flagMulticast        = "multicast"
+	flagDNSServer        = "dns-server"
 )
 
 // Defaults. Those the client shares (bind, HTTP port) and the multicast
@@ -83,6 +87,9 @@ type settings struct {
 	MaxClockSkew     time.Duration  // > 0
 	ClusterKeyFile   string         // "" = no cluster key
 	ClientTokenFile  string         // "" = no client tokens; needs ClusterKeyFile
+	Join             []join.Target  // nodes to contact by unicast; nil = multicast only
+	Multicast        bool           // join the group; false needs Join
+	DNSServer        netip.AddrPort // resolve Join names here, not with the system's resolver; zero = the system's
 	LogFormat        string         // "text" or "json"
 	LogLevel         slog.Level
 	ConfigFile       string // the file that was read, "" if none
@@ -159,6 +166,11 @@ func Flags() []cli.Flag {
 			EnvVars: []string{envVar(flagClusterKeyFile)}, TakesFile: true},
 		&cli.StringFlag{Name: flagClientTokenFile, Usage: "require a client token on the API: `FILE` of lines \"ro TOKEN\" (read) or \"rw TOKEN\" (read and write), mode 600; SIGHUP reloads it. Needs --" + flagClusterKeyFile,
 			EnvVars: []string{envVar(flagClientTokenFile)}, TakesFile: true},
+		str(flagJoin, "", "nodes to contact by unicast, for networks without multicast: `ADDR[,ADDR...]`, each HOST[:PORT] (PORT is the peer's --unicast-port, default 4984), dns:NAME[:PORT] (every A record of NAME) or srv:NAME (SRV records: host and port); names are resolved at start and every 30s"),
+		&cli.BoolFlag{Name: flagMulticast, Value: true, Usage: "join the multicast group; --multicast=false opens no group socket and sends no multicast (then --join is needed)",
+			EnvVars: []string{envVar(flagMulticast)}},
+		&cli.StringFlag{Name: flagDNSServer, Hidden: true, Usage: "resolve --join names with the DNS server at `ADDR:PORT` rather than the system's (for tests)",
+			EnvVars: []string{envVar(flagDNSServer)}},
 		str(flagPprofAddr, "", "serve Go's pprof profiles on `ADDR:PORT`, a loopback address only (e.g. 127.0.0.1:6060); off by default"),
 		str(flagLogFormat, defaultLogFormat, "log `FORMAT`: text or json"),
 		str(flagLogLevel, defaultLogLevel, "log `LEVEL`: debug, info, warn or error"),
@@ -170,7 +182,7 @@ func Flags() []cli.Flag {
 func configKeys() []string {
 	var keys []string
 	for _, f := range Flags() {
-		if name := f.Names()[0]; name != flagConfig {
+		if name := f.Names()[0]; name != flagConfig && name != flagDNSServer {
 			keys = append(keys, fileKey(name))
 		}
 	}
@@ -251,6 +263,20 @@ func (l loader) load(c *cli.Context) (settings, error) {
 			s.ClientTokenFile = t
 			return nil
 		}},
+		{flagMulticast, func(t string) (err error) { s.Multicast, err = parseBool(t); return err }},
+		{flagJoin, func(t string) (err error) {
+			// A peer's unicast port is by default this node's: the same on
+			// every node, like the HTTP port.
+			port := uint16(s.UnicastPort)
+			if port == 0 {
+				port = defaultUnicastPort
+			}
+			if s.Join, err = join.Parse(t, port); err == nil && len(s.Join) == 0 && !s.Multicast {
+				err = fmt.Errorf("--%s=false needs --%s: a node without the group finds no other node", flagMulticast, flagJoin)
+			}
+			return err
+		}},
+		{flagDNSServer, func(t string) (err error) { s.DNSServer, err = parseDNSServer(t); return err }},
 		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
 		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
 		// Last: the only step that looks at the machine's interfaces.
@@ -415,6 +441,30 @@ func parsePprofAddr(text string) (netip.AddrPort, error) {
 	}
 	if !ap.Addr().IsLoopback() {
 		return netip.AddrPort{}, fmt.Errorf("profiles are served on a loopback address only")
+	}
+	return ap, nil
+}
+
+// parseBool accepts true/false, yes/no, on/off and 1/0, in any case.
+func parseBool(text string) (bool, error) {
+	switch strings.ToLower(text) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("want true or false")
+}
+
+// parseDNSServer takes an IPv4 address and port, or "" for the system's
+// resolver.
+func parseDNSServer(text string) (netip.AddrPort, error) {
+	if text == "" {
+		return netip.AddrPort{}, nil
+	}
+	ap, err := netip.ParseAddrPort(text)
+	if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("not an IPv4 address:port")
 	}
 	return ap, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/diststore/diststore/internal/join"
 	"github.com/diststore/diststore/internal/nodecfg"
 	"io"
 	"log/slog"
@@ -90,6 +91,7 @@ func defaults() settings {
 		CacheMinReads:    1,
 		MaxClockSkew:     time.Minute,
 		AnswerFanout:     1,
+		Multicast:        true,
 		LogFormat:        "text",
 		LogLevel:         slog.LevelInfo,
 	}
@@ -113,6 +115,8 @@ tombstone_ttl = 1h
 pprof_addr = 127.0.0.1:6060
 cache_min_reads = 3
 answer_fanout = 0.5
+join = 10.0.0.1, dns:store.lan, srv:_diststore._udp.lan
+multicast = false
 log_format = json
 log_level = debug
 `)
@@ -132,9 +136,11 @@ log_level = debug
 		CacheMinReads:    3,
 		MaxClockSkew:     time.Minute,
 		AnswerFanout:     0.5,
-		LogFormat:        "json",
-		LogLevel:         slog.LevelDebug,
-		ConfigFile:       file,
+		Join: []join.Target{{Kind: join.Addr, Host: "10.0.0.1", Port: 5001}, {Kind: join.DNS, Host: "store.lan", Port: 5001},
+			{Kind: join.SRV, Host: "_diststore._udp.lan"}},
+		LogFormat:  "json",
+		LogLevel:   slog.LevelDebug,
+		ConfigFile: file,
 	}
 	with := func(s settings, f func(*settings)) settings { f(&s); return s }
 
@@ -182,8 +188,11 @@ log_level = debug
 		},
 		{
 			name: "flag over default",
-			args: []string{"--interface", "lo", "--data-dir", "/tmp/d", "--log-format", "JSON", "--multicast-port", "4984", "--unicast-port", "0"},
+			args: []string{"--interface", "lo", "--data-dir", "/tmp/d", "--log-format", "JSON", "--multicast-port", "4984", "--unicast-port", "0",
+				"--join", "127.0.2.2:4984,127.0.2.3", "--dns-server", "127.0.3.1:53"},
 			want: with(defaults(), func(s *settings) {
+				s.Join = []join.Target{{Kind: join.Addr, Host: "127.0.2.2", Port: 4984}, {Kind: join.Addr, Host: "127.0.2.3", Port: 4984}}
+				s.DNSServer = netip.MustParseAddrPort("127.0.3.1:53")
 				s.UnicastPort = 0
 				s.Interface = "lo"
 				s.DataDir = "/tmp/d"
@@ -228,7 +237,7 @@ func TestFlags_EnvVarNames(t *testing.T) {
 		"DISTSTORE_CONFIG", "DISTSTORE_BIND", "DISTSTORE_HTTP_PORT", "DISTSTORE_MULTICAST_ADDR",
 		"DISTSTORE_MULTICAST_PORT", "DISTSTORE_UNICAST_PORT", "DISTSTORE_MULTICAST_TIMEOUT", "DISTSTORE_INTERFACE",
 		"DISTSTORE_DATA_DIR", "DISTSTORE_MAX_VALUE_SIZE",
-		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_CACHE_MIN_READS", "DISTSTORE_ANSWER_FANOUT", "DISTSTORE_MAX_CLOCK_SKEW", "DISTSTORE_CLUSTER_KEY_FILE", "DISTSTORE_CLIENT_TOKEN_FILE", "DISTSTORE_PPROF_ADDR", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
+		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_CACHE_MIN_READS", "DISTSTORE_ANSWER_FANOUT", "DISTSTORE_MAX_CLOCK_SKEW", "DISTSTORE_CLUSTER_KEY_FILE", "DISTSTORE_CLIENT_TOKEN_FILE", "DISTSTORE_JOIN", "DISTSTORE_MULTICAST", "DISTSTORE_DNS_SERVER", "DISTSTORE_PPROF_ADDR", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
 	}, got)
 }
 
@@ -291,6 +300,26 @@ func TestLoadSettings_Errors(t *testing.T) {
 		{
 			name: "multicast addr", args: []string{"--multicast-addr", "224.0.0.1"},
 			wantSource: "--multicast-addr", wantErr: "224.0.0.0/24 is reserved",
+		},
+		{
+			name: "multicast off without join", args: []string{"--multicast=false"},
+			wantSource: "--join", wantErr: "--multicast=false needs --join",
+		},
+		{
+			name: "multicast off without join in file", file: "[diststored]\nmulticast = no\n",
+			wantSource: "--join (default)", wantErr: "--multicast=false needs --join",
+		},
+		{
+			name: "bad join", args: []string{"--join", "10.0.0.1,dns:bad name!"},
+			wantSource: "--join", wantErr: "bad join target",
+		},
+		{
+			name: "bad multicast in file", file: "[diststored]\nmulticast = maybe\n",
+			wantSource: "diststored.cfg:2: multicast", wantErr: "want true or false",
+		},
+		{
+			name: "bad dns server", args: []string{"--dns-server", "localhost"},
+			wantSource: "--dns-server", wantErr: "not an IPv4 address:port",
 		},
 		{
 			name: "bind", args: []string{"--bind", "::1"},

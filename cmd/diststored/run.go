@@ -22,6 +22,7 @@ import (
 	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/clusterkey"
 	"github.com/diststore/diststore/httpapi"
+	"github.com/diststore/diststore/internal/join"
 	"github.com/diststore/diststore/mcast"
 	"github.com/diststore/diststore/store"
 )
@@ -82,7 +83,8 @@ func run(c *cli.Context) error {
 	// From here on SIGHUP reloads, never stops the node.
 	stopReload := sec.reloadOnHangup(log)
 	defer stopReload()
-	tr, err := mcast.ListenUDP(mcast.UDPConfig{Addr: s.Bind, UnicastPort: uint16(s.UnicastPort), Group: s.Group, Interface: ifi})
+	tr, err := mcast.ListenUDP(mcast.UDPConfig{Addr: s.Bind, UnicastPort: uint16(s.UnicastPort), Group: s.Group, Interface: ifi,
+		NoGroup: !s.Multicast})
 	if err != nil {
 		return fmt.Errorf("multicast: %w", err)
 	}
@@ -97,6 +99,13 @@ func run(c *cli.Context) error {
 	}
 	defer st.Close()
 
+	var seeds func() []netip.AddrPort
+	if len(s.Join) > 0 {
+		js := join.New(join.Config{Targets: s.Join, Resolver: resolver(s.DNSServer), Logger: log})
+		js.Start()
+		defer js.Close()
+		seeds = js.Addrs
+	}
 	peers, err := httpapi.NewPeerClient(httpapi.PeerOptions{MaxValueSize: s.MaxValueSize, Ring: sec.ring})
 	if err != nil {
 		return err
@@ -112,6 +121,8 @@ func run(c *cli.Context) error {
 		CacheMinReads:    s.CacheMinReads,
 		MaxClockSkew:     s.MaxClockSkew,
 		AnswerFanout:     s.AnswerFanout,
+		Seeds:            seeds,
+		NoMulticast:      !s.Multicast,
 		Peers:            peers,
 		Logger:           log,
 	}, tr, st)
@@ -138,7 +149,7 @@ func run(c *cli.Context) error {
 		return err
 	}
 	log.Info("diststored started", "version", version, "addr", s.Bind.String(), "http", httpAddr,
-		"group", s.Group.String(), "config", s.ConfigFile, "store", dbPath, "keys", st.Len(),
+		"group", s.Group.String(), "multicast", s.Multicast, "join", fmt.Sprint(s.Join), "config", s.ConfigFile, "store", dbPath, "keys", st.Len(),
 		"cluster_key", sec.ring != nil, "client_tokens", sec.tokens != nil)
 	if sec.ring == nil {
 		log.Warn("no cluster key (--" + flagClusterKeyFile + "): any host on the LAN can join this cluster, " +
@@ -189,6 +200,21 @@ func run(c *cli.Context) error {
 	}
 	log.Info("diststored stopped")
 	return nil
+}
+
+// resolver returns the resolver of --join names: the system's, or one
+// that asks only the DNS server at server (--dns-server, for tests).
+func resolver(server netip.AddrPort) join.Resolver {
+	if !server.IsValid() {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server.String())
+		},
+	}
 }
 
 // servePprof serves Go's profiles on a loopback listener of its own, apart

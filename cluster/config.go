@@ -177,6 +177,7 @@ func DefaultConfig() Config {
 		DumpIdleTimeout:   DefaultDumpIdleTimeout,
 		OriginalInterval:  DefaultOriginalInterval,
 		MigrateInterval:   DefaultMigrateInterval,
+		GossipFanout:      DefaultGossipFanout,
 	}
 }
 

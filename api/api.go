@@ -71,7 +71,20 @@ type MemberStatus struct {
 	// it listed at this master's last copy that this master does not
 	// hold yet.
 	Missing int `json:"missing,omitempty"`
+	// Found says how this node first heard of the member: "group" (its
+	// heartbeat on the multicast group), "join" (a --join address of this
+	// node, or it contacted this node by unicast itself) or "gossip"
+	// (another member listed it). Empty for this node itself and for
+	// original nodes.
+	Found string `json:"found,omitempty"`
 }
+
+// How a member was found (MemberStatus.Found).
+const (
+	FoundGroup  = "group"
+	FoundJoin   = "join"
+	FoundGossip = "gossip"
+)
 
 // Kinds of member.
 const (

@@ -177,6 +177,40 @@ type testCluster struct {
 	via   cluster.Peers
 	mu    sync.Mutex
 	nodes map[netip.Addr]*testNode
+	// joins says, for a node number, how it joins by unicast; nodes not
+	// in it use the group only.
+	joins map[int]joinPlan
+}
+
+// joinPlan is how a test node joins by unicast: its seeds are the nodes
+// numbered in seeds (those running when asked), and noGroup takes it off
+// the multicast group.
+type joinPlan struct {
+	noGroup bool
+	seeds   []int
+}
+
+// joinBy makes node i, when started, join by unicast through the nodes
+// numbered seeds; noGroup takes it off the group.
+func (c *testCluster) joinBy(i int, noGroup bool, seeds ...int) {
+	if c.joins == nil {
+		c.joins = map[int]joinPlan{}
+	}
+	c.joins[i] = joinPlan{noGroup: noGroup, seeds: seeds}
+}
+
+// seedsOf returns the Seeds of a node joining through the nodes numbered
+// in seeds: the unicast addresses of those running when it is called.
+func (c *testCluster) seedsOf(seeds []int) func() []netip.AddrPort {
+	return func() []netip.AddrPort {
+		var out []netip.AddrPort
+		for _, j := range seeds {
+			if n := c.node(addr(j)); n != nil {
+				out = append(out, n.tr.LocalAddr())
+			}
+		}
+		return out
+	}
 }
 
 type testNode struct {
@@ -232,7 +266,15 @@ func (c *testCluster) startWith(i int, st store.Store) *testNode {
 	if c.via != nil {
 		cfg.Peers = c.via
 	}
-	tr := c.net.Join(a)
+	var tr mcast.Transport
+	if plan, ok := c.joins[i]; ok {
+		cfg.Seeds, cfg.NoMulticast = c.seedsOf(plan.seeds), plan.noGroup
+	}
+	if cfg.NoMulticast {
+		tr = c.net.JoinNoGroup(a)
+	} else {
+		tr = c.net.Join(a)
+	}
 	n, err := cluster.New(cfg, tr, st)
 	require.NoError(c.t, err)
 	c.peers.set(a, n)

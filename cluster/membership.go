@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"log/slog"
 	"net/netip"
 	"slices"
 	"time"
@@ -29,6 +30,8 @@ type member struct {
 	migrated bool          // it says, as a synced master, it holds every key of every original node it knows
 	port     uint16        // its unicast port, the source of its datagrams
 	pair     election.Pair // the pair its last heartbeat held
+	viaGroup bool          // its last heartbeat arrived on the group
+	found    string        // how this node first heard of it: FoundGroup, FoundJoin or FoundGossip
 }
 
 // epochJumpBound is how far above the highest epoch this node has seen a
@@ -48,6 +51,9 @@ type owned struct {
 	bootUntil time.Time // end of the bootstrap window
 	lastTick  time.Time // when the last tick ran, to notice a pause
 	answers   answerLimiter
+	// candidates are nodes learnt from seeds or members lists that have
+	// not answered directly yet (gossip.go).
+	candidates map[netip.Addr]*candidate
 
 	// Original nodes (original.go).
 	originals map[netip.Addr]*original
@@ -108,6 +114,7 @@ type memberView struct {
 	keys     uint64
 	synced   bool
 	migrated bool
+	found    string
 }
 
 // view is a snapshot of the membership that the loop published. It is
@@ -126,6 +133,10 @@ type view struct {
 	originalsChecked bool
 	// changed is closed when a view with another pair replaces this one.
 	changed chan struct{}
+	// unicastTo are the members that do not hear the group, by their
+	// unicast address: where the node sends by unicast what it multicasts
+	// (gossip.go). Empty unless the node joins by unicast.
+	unicastTo []netip.AddrPort
 }
 
 func (v *view) isMaster(self netip.Addr) bool { return v.pair.Has(self) }
@@ -217,8 +228,12 @@ func (n *Node) publish() {
 	}
 	v.migrated = v.synced && o.migrated
 	v.originalsChecked = !o.firstAsk.IsZero() && n.now().Sub(o.firstAsk) >= 2*n.cfg.HeartbeatInterval
+	unicast := n.unicastOn()
 	for a, m := range o.members {
-		v.members[a] = memberView{keys: m.keys, synced: m.synced, migrated: m.migrated}
+		v.members[a] = memberView{keys: m.keys, synced: m.synced, migrated: m.migrated, found: m.found}
+		if unicast && !n.byGroup(m) && m.port != 0 {
+			v.unicastTo = append(v.unicastTo, netip.AddrPortFrom(a, m.port))
+		}
 	}
 	if !old.pair.Equal(o.pair) {
 		close(old.changed)
@@ -240,8 +255,13 @@ func (n *Node) handlePacket(p mcast.Packet) {
 	}
 	// Each kind only on its own channel: what the group carries only from
 	// the group socket, answers only on the unicast socket. A keycount
-	// is a query on the group and an answer by unicast.
-	if m.Kind != mcast.KeyCount && p.Group != (m.Kind != mcast.GotKey && m.Kind != mcast.NoKey) {
+	// is a query on the group and an answer by unicast. A node that joins
+	// by unicast also takes the group's membership kinds by unicast, and
+	// members lists only by unicast (gossip.go).
+	group := m.Kind != mcast.GotKey && m.Kind != mcast.NoKey && m.Kind != mcast.Members
+	unicastToo := n.unicastOn() && (m.Kind == mcast.Heartbeat || m.Kind == mcast.Bye ||
+		m.Kind == mcast.Invalidate || m.Kind == mcast.MasterLost || m.Kind == mcast.Members)
+	if m.Kind != mcast.KeyCount && p.Group != group && (p.Group || !unicastToo) {
 		n.stats.Refused.Add(1)
 		return
 	}
@@ -265,6 +285,8 @@ func (n *Node) handlePacket(p mcast.Packet) {
 		n.onMasterLost(m)
 	case mcast.Invalidate:
 		n.onInvalidate(p, m)
+	case mcast.Members:
+		n.onMembers(p, m)
 	}
 }
 
@@ -386,10 +408,16 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 			n.stats.Refused.Add(1)
 			return
 		}
-		mem = &member{port: p.From.Port()}
+		mem = &member{port: p.From.Port(), found: n.foundBy(p, m.Addr)}
 		o.members[m.Addr] = mem
-		n.log.Info("member joined", "member", m.Addr.String(), "keys", m.N)
+		delete(o.candidates, m.Addr)
+		n.log.Log(n.ctx, n.memberLogLevel(m.Addr, mem, slog.LevelInfo), "member joined", "member", m.Addr.String(),
+			"keys", m.N, "found", mem.found)
+		if !p.Group {
+			n.welcome(p)
+		}
 	}
+	mem.viaGroup = p.Group
 	synced := m.Flags&mcast.FlagSynced != 0
 	if synced && (!mem.synced || !mem.pair.Equal(theirs)) && theirs.Equal(o.pair) && o.pair.Has(m.Addr) &&
 		!o.pair.Has(n.self) && n.demoting.Load() {
@@ -410,7 +438,11 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 	if o.pair.Has(n.self) && (!known || election.Better(o.pair, theirs)) &&
 		n.now().Sub(o.lastReply) > n.cfg.HeartbeatInterval/10 {
 		o.lastReply = n.now()
-		n.send(n.heartbeatMsg())
+		if p.Group {
+			n.multicast(n.heartbeatMsg())
+		} else if known {
+			n.reply(netip.AddrPortFrom(m.Addr, mem.port), n.heartbeatMsg()) // a newcomer was welcomed above
+		}
 	}
 }
 
@@ -474,7 +506,19 @@ func (n *Node) tick() {
 	n.reconsider()
 	n.tickOriginals()
 	n.publish()
-	n.send(n.heartbeatMsg())
+	hb := n.heartbeatMsg()
+	n.multicast(hb)
+	n.gossip(hb)
+}
+
+// memberLogLevel is the level to log a member's arrival or loss at: the
+// members a node that is not a master hears only now and then by unicast
+// gossip come and go all the time, which is news only at debug level.
+func (n *Node) memberLogLevel(a netip.Addr, m *member, level slog.Level) slog.Level {
+	if n.byGroup(m) || m.found == FoundJoin || n.own.pair.Has(a) || n.own.pair.Has(n.self) || !n.unicastOn() {
+		return level
+	}
+	return slog.LevelDebug
 }
 
 // expire drops members silent for longer than the failure timeout.
@@ -483,8 +527,8 @@ func (n *Node) expire() {
 	for a, m := range o.members {
 		if silent := n.now().Sub(m.lastSeen); silent > n.cfg.FailureTimeout {
 			delete(o.members, a)
-			n.log.Warn("member lost", "member", a.String(), "silent", silent.Round(time.Millisecond).String(),
-				"was_master", o.pair.Has(a))
+			n.log.Log(n.ctx, n.memberLogLevel(a, m, slog.LevelWarn), "member lost", "member", a.String(),
+				"silent", silent.Round(time.Millisecond).String(), "was_master", o.pair.Has(a))
 		}
 	}
 }

@@ -100,6 +100,9 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 // asks again after a sixteenth and an eighth of the multicast timeout, and
 // after a quarter asks the synced masters directly over HTTP.
 func (n *Node) resolve(key string) (store.Entry, error) {
+	if n.cfg.NoMulticast {
+		return n.resolveByMasters(key)
+	}
 	q := &query{holders: make(chan netip.Addr, 16), nokey: make(chan netip.Addr, 4)}
 	n.queries.add(key, q)
 	defer n.queries.remove(key)
@@ -210,6 +213,37 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 				return n.accept(key, e)
 			}
 		}
+	}
+}
+
+// resolveByMasters resolves a miss without the group: it asks the synced
+// masters over HTTP, which hold every key, at once and again after each
+// quarter of the multicast timeout while none is synced or reachable. At
+// most two requests per round, whatever the cluster's size; keys stored
+// with POST /local on a node that is not a master cannot be found this way.
+func (n *Node) resolveByMasters(key string) (store.Entry, error) {
+	deadline := n.now().Add(n.cfg.MulticastTimeout)
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return store.Entry{}, ErrClosed
+		case <-retry.C:
+		}
+		n.stats.Queries.Add(1)
+		e, found, authoritative := n.askMasters(key)
+		switch {
+		case found:
+			n.stats.Answers.Add(1)
+			return n.accept(key, e)
+		case authoritative:
+			n.stats.Answers.Add(1)
+			return store.Entry{}, ErrNotFound
+		case !n.now().Before(deadline):
+			return store.Entry{}, ErrNotFound
+		}
+		retry.Reset(min(n.cfg.MulticastTimeout/4, deadline.Sub(n.now())))
 	}
 }
 

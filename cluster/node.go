@@ -173,6 +173,7 @@ func New(cfg Config, tr mcast.Transport, durable store.Store) (*Node, error) {
 	n.migrateKick = make(chan struct{}, 1)
 	n.own.members = make(map[netip.Addr]*member)
 	n.own.originals = make(map[netip.Addr]*original)
+	n.own.candidates = make(map[netip.Addr]*candidate)
 	n.queries.open = make(map[string]*query)
 	n.view.Store(&view{members: map[netip.Addr]memberView{}, changed: make(chan struct{})})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -399,7 +400,7 @@ func (n *Node) Status() Status {
 		Kind: api.KindDiststore, Migrated: v.migrated && len(v.originals) > 0})
 	for a, m := range v.members {
 		s.Members = append(s.Members, MemberStatus{Addr: a.String(), Keys: m.keys, Master: v.pair.Has(a), Synced: m.synced,
-			Kind: api.KindDiststore, Migrated: m.migrated && len(v.originals) > 0})
+			Kind: api.KindDiststore, Migrated: m.migrated && len(v.originals) > 0, Found: m.found})
 	}
 	n.originalsStatus(&s, v)
 	slices.SortFunc(s.Members, func(a, b MemberStatus) int {
@@ -416,9 +417,25 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-// send encodes and multicasts m, logging a failure. Without the group it
-// sends nothing.
+// send encodes and multicasts m, logging a failure, and, for a node that
+// joins by unicast, sends a heartbeat, bye, invalidation or masterlost by
+// unicast to every member that does not hear the group too (gossip.go).
 func (n *Node) send(m mcast.Message) {
+	n.multicast(m)
+	if !n.unicastOn() {
+		return
+	}
+	switch m.Kind {
+	case mcast.Heartbeat, mcast.Bye, mcast.Invalidate, mcast.MasterLost:
+		for _, to := range n.view.Load().unicastTo {
+			n.reply(to, m)
+		}
+	}
+}
+
+// multicast encodes and multicasts m, logging a failure. Without the
+// group it sends nothing.
+func (n *Node) multicast(m mcast.Message) {
 	if n.cfg.NoMulticast {
 		return
 	}

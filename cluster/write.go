@@ -358,8 +358,10 @@ func (n *Node) unreachable(m netip.Addr) bool {
 // drop older copies. When every other member is a master there is nobody
 // to tell (a master holds every write, and never a cached copy), and no
 // datagram is sent: in a cluster of three, the two masters and a writer.
+// A node that joins by unicast and is not a master knows only part of the
+// members: it always tells the masters, and the first relays (gossip.go).
 func (n *Node) invalidate(key string, e store.Entry) {
-	if !n.othersMayCache() {
+	if !n.othersMayCache() && (!n.unicastOn() || n.isMaster()) {
 		return
 	}
 	m := mcast.Message{Kind: mcast.Invalidate, Key: store.WireKey(key), Addr: n.self,
@@ -410,6 +412,7 @@ func (n *Node) onInvalidate(p mcast.Packet, m mcast.Message) {
 	if dropped {
 		n.stats.Invalidated.Add(1)
 	}
+	n.relayInvalidation(p, m, key, v)
 }
 
 // maxVersion returns the newer of a and b.

@@ -33,3 +33,18 @@ func TestServer_Index_Originals(t *testing.T) {
 	rec = serve(t, srv, http.MethodGet, "/", nil, nil)
 	assert.Contains(t, rec.Body.String(), "Every master holds all of them: the original nodes can be stopped.")
 }
+
+// The page says how this node found each member.
+func TestServer_Index_Found(t *testing.T) {
+	srv, node := newTestServer(t, httpapi.Options{})
+	node.mu.Lock()
+	node.status.Members[0].Found = api.FoundJoin
+	node.status.Members[1].Found = api.FoundGossip
+	node.mu.Unlock()
+	rec := serve(t, srv, http.MethodGet, "/", nil, nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	page := rec.Body.String()
+	assert.Contains(t, page, "<th>Found by</th>")
+	assert.Contains(t, page, "<td>10.0.0.1</td><td>3</td><td>master</td><td>join</td>")
+	assert.Contains(t, page, "<td>10.0.0.2</td><td>3</td><td>master</td><td>gossip</td>")
+}

@@ -64,8 +64,8 @@ tr.self td { font-weight: bold; }
 This node holds {{.Status.Keys}} key{{if ne .Status.Keys 1}}s{{end}} and {{.Status.Cached}} cached cop{{if eq .Status.Cached 1}}y{{else}}ies{{end}}{{if .Status.IsMaster}} and is a master{{if not .Status.Synced}} (syncing){{end}}{{end}}.</p>
 <p>Reads: {{.Status.Local}} served locally, {{.Status.Remote}} fetched from the cluster, {{.Status.Misses}} not found.</p>
 <table id="members">
-<tr><th>Node</th><th>Keys</th><th>Role</th></tr>
-{{range .Status.Members}}<tr{{if eq .Addr $.Status.Addr}} class="self"{{end}}><td>{{.Addr}}{{if eq .Addr $.Status.Addr}} (this node){{end}}</td><td>{{.Keys}}</td><td>{{if .Master}}master{{else if eq .Kind "original"}}original pydiststore{{if .Missing}} ({{.Missing}} not yet copied here){{end}}{{end}}</td></tr>
+<tr><th>Node</th><th>Keys</th><th>Role</th><th>Found by</th></tr>
+{{range .Status.Members}}<tr{{if eq .Addr $.Status.Addr}} class="self"{{end}}><td>{{.Addr}}{{if eq .Addr $.Status.Addr}} (this node){{end}}</td><td>{{.Keys}}</td><td>{{if .Master}}master{{else if eq .Kind "original"}}original pydiststore{{if .Missing}} ({{.Missing}} not yet copied here){{end}}{{end}}</td><td>{{.Found}}</td></tr>
 {{end}}</table>
 {{with .Status.Migration}}<p id="migration">Original pydiststore nodes on the group: {{.Originals}}, holding {{.OriginalKeys}} keys.
 {{if .Done}}Every master holds all of them: the original nodes can be stopped.{{else}}The masters are copying them{{with .Pending}}; not done yet on {{range $i, $m := .}}{{if $i}}, {{end}}{{$m}}{{end}}{{end}}.{{end}}</p>{{end}}

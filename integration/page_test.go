@@ -355,7 +355,7 @@ func (b *browser) dumpLog(t *testing.T) {
 
 // pageMember is one row of the page's #members table.
 type pageMember struct {
-	Addr, Keys, Role string
+	Addr, Keys, Role, Found string
 }
 
 // members reads the #members table of the page the tab shows.
@@ -365,8 +365,8 @@ func (b *browser) members(t *testing.T) []pageMember {
 		map(tr => Array.from(tr.cells, td => td.innerText.trim()))`)
 	var out []pageMember
 	for _, r := range rows {
-		require.Len(t, r, 3, "#members row %q", r)
-		out = append(out, pageMember{r[0], r[1], r[2]})
+		require.Len(t, r, 4, "#members row %q", r)
+		out = append(out, pageMember{r[0], r[1], r[2], r[3]})
 	}
 	return out
 }

@@ -45,20 +45,21 @@ func statusCommand(sys system) *cli.Command {
 // writeStatus prints st as a table of members followed by the masters,
 // the epoch and this node's state:
 //
-//	NODE       ROLE    KEYS
-//	127.0.2.1  master  3     (this node)
-//	127.0.2.3  —       1
+//	NODE       ROLE    KEYS  FOUND
+//	127.0.2.1  master  3           (this node)
+//	127.0.2.3  —       1     join
 //
 //	masters: 127.0.2.1, 127.0.2.2
 //	epoch:   4
 //	...
 //
 // Original pydiststore nodes on the group have the role "original"; a
-// last line says whether the masters hold all their keys.
+// last line says whether the masters hold all their keys. FOUND says how
+// the node first heard of each member: group, join or gossip.
 func writeStatus(w io.Writer, st api.Status) error {
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLE\tKEYS\t")
+	fmt.Fprintln(tw, "NODE\tROLE\tKEYS\tFOUND\t")
 	for _, m := range st.Members {
 		role := "—"
 		if m.Master {
@@ -77,7 +78,7 @@ func writeStatus(w io.Writer, st api.Status) error {
 				self = fmt.Sprintf("(%d not yet copied here)", m.Missing)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", cliout.OneLine(m.Addr), role, m.Keys, self)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", cliout.OneLine(m.Addr), role, m.Keys, cliout.OneLine(m.Found), self)
 	}
 	_ = tw.Flush() // cannot fail on a bytes.Buffer
 	for _, line := range strings.SplitAfter(table.String(), "\n") {

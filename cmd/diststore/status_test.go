@@ -15,8 +15,8 @@ const statusJSON = `{
   "ready": true,
   "keys": 1,
   "members": [
-    {"addr": "127.0.2.1", "keys": 1203, "master": true, "synced": true},
-    {"addr": "127.0.2.2", "keys": 1200, "master": true},
+    {"addr": "127.0.2.1", "keys": 1203, "master": true, "synced": true, "found": "group"},
+    {"addr": "127.0.2.2", "keys": 1200, "master": true, "found": "gossip"},
     {"addr": "127.0.2.3", "keys": 1, "master": false}
   ],
   "reads_local": 10,
@@ -32,10 +32,10 @@ func TestStatus_Table(t *testing.T) {
 	n.status = statusJSON
 	res := n.on(t, testSystem{}, "status")
 	want := "" +
-		"NODE       ROLE              KEYS\n" +
-		"127.0.2.1  master            1203\n" +
-		"127.0.2.2  master (syncing)  1200\n" +
-		"127.0.2.3  —                 1     (this node)\n" +
+		"NODE       ROLE              KEYS  FOUND\n" +
+		"127.0.2.1  master            1203  group\n" +
+		"127.0.2.2  master (syncing)  1200  gossip\n" +
+		"127.0.2.3  —                 1             (this node)\n" +
 		"\n" +
 		"masters: 127.0.2.1, 127.0.2.2\n" +
 		"epoch:   4\n" +
@@ -51,7 +51,7 @@ func TestStatus_NotReady(t *testing.T) {
 	n.status = `{"addr":"127.0.2.9","masters":[],"epoch":0,"ready":false,"keys":0,"members":null}`
 	res := n.on(t, testSystem{}, "status")
 	want := "" +
-		"NODE  ROLE  KEYS\n" +
+		"NODE  ROLE  KEYS  FOUND\n" +
 		"(no members known yet)\n" +
 		"\n" +
 		"masters: none known\n" +
@@ -80,16 +80,16 @@ func TestStatus_Originals(t *testing.T) {
 	n := newFakeNode(t)
 	n.status = `{"addr":"127.0.2.1","masters":["127.0.2.1","127.0.2.2"],"epoch":3,"is_master":true,"synced":true,"ready":true,"keys":12,
 "members":[{"addr":"127.0.2.1","keys":12,"master":true,"synced":true,"kind":"diststore"},
-{"addr":"127.0.2.2","keys":12,"master":true,"synced":true,"kind":"diststore","migrated":true},
+{"addr":"127.0.2.2","keys":12,"master":true,"synced":true,"kind":"diststore","migrated":true,"found":"join"},
 {"addr":"127.0.2.21","keys":9,"kind":"original","missing":2},
 {"addr":"127.0.2.22","keys":4,"kind":"original"}],
 "migration":{"originals":2,"original_keys":13,"done":false,"pending":["127.0.2.1"]}}`
 	res := n.on(t, testSystem{}, "status")
 	want := "" +
-		"NODE        ROLE      KEYS\n" +
-		"127.0.2.1   master    12    (this node)\n" +
-		"127.0.2.2   master    12\n" +
-		"127.0.2.21  original  9     (2 not yet copied here)\n" +
+		"NODE        ROLE      KEYS  FOUND\n" +
+		"127.0.2.1   master    12           (this node)\n" +
+		"127.0.2.2   master    12    join\n" +
+		"127.0.2.21  original  9            (2 not yet copied here)\n" +
 		"127.0.2.22  original  4\n" +
 		"\n" +
 		"masters: 127.0.2.1, 127.0.2.2\n" +

@@ -249,6 +249,10 @@ func TestGossip_MasterRelaysInvalidation(t *testing.T) {
 	t.Cleanup(func() { _ = raw.Close() })
 	hb, err := mcast.Message{Kind: mcast.Heartbeat, Addr: addr(9)}.Encode()
 	require.NoError(t, err)
+	var to []netip.AddrPort
+	for _, m := range masters {
+		to = append(to, c.node(m).tr.LocalAddr())
+	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	t.Cleanup(func() { close(stop); <-done })
@@ -257,8 +261,8 @@ func TestGossip_MasterRelaysInvalidation(t *testing.T) {
 		tick := time.NewTicker(c.cfg.HeartbeatInterval)
 		defer tick.Stop()
 		for {
-			for _, m := range masters {
-				_ = raw.Unicast(c.node(m).tr.LocalAddr(), hb)
+			for _, a := range to {
+				_ = raw.Unicast(a, hb)
 			}
 			select {
 			case <-stop:

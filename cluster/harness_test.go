@@ -180,6 +180,10 @@ type testCluster struct {
 	// joins says, for a node number, how it joins by unicast; nodes not
 	// in it use the group only.
 	joins map[int]joinPlan
+	// unicast holds each running node's unicast address by address, for
+	// seedsOf. Not under mu: the cleanup holds mu while it closes nodes,
+	// whose loops read their seeds.
+	unicast sync.Map
 }
 
 // joinPlan is how a test node joins by unicast: its seeds are the nodes
@@ -205,8 +209,8 @@ func (c *testCluster) seedsOf(seeds []int) func() []netip.AddrPort {
 	return func() []netip.AddrPort {
 		var out []netip.AddrPort
 		for _, j := range seeds {
-			if n := c.node(addr(j)); n != nil {
-				out = append(out, n.tr.LocalAddr())
+			if a, ok := c.unicast.Load(addr(j)); ok {
+				out = append(out, a.(netip.AddrPort))
 			}
 		}
 		return out
@@ -277,6 +281,7 @@ func (c *testCluster) startWith(i int, st store.Store) *testNode {
 	}
 	n, err := cluster.New(cfg, tr, st)
 	require.NoError(c.t, err)
+	c.unicast.Store(a, tr.LocalAddr())
 	c.peers.set(a, n)
 	require.NoError(c.t, n.Start())
 	tn := &testNode{Node: n, tr: tr, st: st}
@@ -312,6 +317,7 @@ func (c *testCluster) crash(i int) store.Store {
 
 func (c *testCluster) stopLocked(a netip.Addr, n *testNode) {
 	c.peers.set(a, nil)
+	c.unicast.Delete(a)
 	require.NoError(c.t, n.Close())
 	require.NoError(c.t, n.Close(), "Close twice")
 	require.NoError(c.t, n.tr.Close())

@@ -69,9 +69,9 @@ bench:
 	GO='$(GO)' ./scripts/bench.sh
 
 ## demo: three nodes on 127.0.2.1-3, multicast on lo, nothing leaves the
-## machine. Ctrl-C stops them.
+## machine. Ctrl-C stops them. make demo JOIN=1: without multicast, --join.
 demo: build
-	./scripts/demo.sh
+	JOIN='$(JOIN)' ./scripts/demo.sh
 
 clean:
 	rm -rf $(BIN)

@@ -21,20 +21,21 @@ import (
 //   - every member, if it is a master itself: each member hears the
 //     masters, the pair and their synced flags directly;
 //   - its seeds that are not members yet;
-//   - GossipFanout members drawn at random, and as many nodes learnt by
-//     gossip that are not members yet.
+//   - the nodes learnt by gossip, not members yet, that a member's
+//     heartbeat names as masters, and one more learnt by gossip;
+//   - GossipFanout members drawn at random.
 //
-// With each random draw it sends a members list (mcast.Members): the
-// unicast addresses of the masters and of up to MaxListed members it
-// hears from itself. Members that hear the group are left out of the
+// To the first member drawn, and to each seed not yet a member, it also
+// sends a members list (mcast.Members): the unicast addresses of the
+// masters and of up to MaxListed members it hears from itself. Members that hear the group are left out of the
 // unicast sends when this node multicasts too. Bye, invalidations,
 // masterlost and the heartbeats sent outside the interval (a master just
 // synced, a writer that lost a master) go by unicast to every member
 // that does not hear the group.
 //
 // Traffic. A master sends about N datagrams per interval and receives as
-// many; every other node sends 2 + 2×GossipFanout at most and receives
-// about as many: the cluster carries O(N) datagrams per interval, no full
+// many; every other node sends about 4 + GossipFanout (masters, random
+// members, a candidate, one list) and receives about as many: the cluster carries O(N) datagrams per interval, no full
 // mesh (see the simulation in sim_test.go). The price: a node that is not
 // a master knows the masters and a changing handful of other members, not
 // all of them. Elections do not need more: the proposer when a seat is
@@ -83,6 +84,11 @@ type candidate struct {
 
 // maxCandidates bounds the candidates a node remembers.
 const maxCandidates = 256
+
+// maxNamedMasters bounds how many candidates named as masters in
+// members' heartbeats a node contacts each interval: beyond it (members
+// naming many different pairs) they are contacted like any candidate.
+const maxNamedMasters = 4
 
 // unicastOn reports whether this node takes part in the unicast
 // membership: it has seeds, or no group.
@@ -147,9 +153,11 @@ func (n *Node) gossip(hb mcast.Message) {
 	}
 	k := n.cfg.GossipFanout
 	rand.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
-	for _, to := range pool[:min(k, len(pool))] {
+	for i, to := range pool[:min(k, len(pool))] {
 		targets[to.Addr()] = to
-		listTo = append(listTo, to)
+		if i == 0 {
+			listTo = append(listTo, to) // one list per interval spreads addresses well enough
+		}
 	}
 	if isMaster && len(pool) == 0 && len(targets) > 0 {
 		// Every member is sent to anyway: list to one of them, so that a
@@ -165,16 +173,32 @@ func (n *Node) gossip(hb mcast.Message) {
 			listTo = append(listTo, s)
 		}
 	}
+	// Candidates: every one that a member's heartbeat names as a master
+	// (this node must hear from the masters to adopt their pair), and
+	// one more at random, so that views keep widening.
+	named := make(map[netip.Addr]bool)
+	for _, a := range o.pair.Masters {
+		named[a] = true
+	}
+	for _, m := range o.members {
+		for _, a := range m.pair.Masters {
+			named[a] = true
+		}
+	}
 	var cands []netip.AddrPort
 	for a, c := range o.candidates {
 		if _, ok := o.members[a]; ok || now.After(c.until) {
 			delete(o.candidates, a)
 			continue
 		}
+		if named[a] && len(named) <= maxNamedMasters {
+			targets[a] = netip.AddrPortFrom(a, c.port)
+			continue
+		}
 		cands = append(cands, netip.AddrPortFrom(a, c.port))
 	}
-	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	for _, to := range cands[:min(k, len(cands))] {
+	if len(cands) > 0 {
+		to := cands[rand.N(len(cands))]
 		targets[to.Addr()] = to
 	}
 	for _, to := range targets {
@@ -242,9 +266,10 @@ func (n *Node) onMembers(p mcast.Packet, m mcast.Message) {
 }
 
 // welcome answers, by unicast, the first heartbeat a new member sent this
-// node by unicast: this node's heartbeat, so that it hears of this node
-// (and, from a master, of the pair) now rather than by chance, and a
-// members list, so that it learns the others.
+// node by unicast, if that member holds no pair or not this node's (a
+// newcomer): this node's heartbeat, so that it hears of this node (and,
+// from a master, of the pair) now rather than by chance, and a members
+// list, so that it learns the masters and others.
 func (n *Node) welcome(p mcast.Packet) {
 	if !n.answerable(p, p.From) {
 		return

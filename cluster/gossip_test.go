@@ -301,3 +301,22 @@ func TestGossip_MasterRelaysInvalidation(t *testing.T) {
 		}
 	}
 }
+
+// TestGossip_LoneSeededNodeWaits: a node whose seeds do not answer (they
+// may still be starting) waits a failure timeout past the bootstrap
+// window before it elects itself; then it serves alone.
+func TestGossip_LoneSeededNodeWaits(t *testing.T) {
+	c := newTestCluster(t)
+	c.joinBy(1, true, 2) // node 2 never starts
+	start := time.Now()
+	n := c.start(1)
+	eventually(t, 5*time.Second, func() error {
+		if !n.Ready() {
+			return fmt.Errorf("not ready")
+		}
+		return nil
+	})
+	assert.GreaterOrEqual(t, time.Since(start), 2*c.cfg.HeartbeatInterval+c.cfg.FailureTimeout,
+		"elected itself before its seeds had a failure timeout to answer")
+	assert.Equal(t, []netip.Addr{addr(1)}, n.Masters().Masters)
+}

@@ -413,7 +413,7 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 		delete(o.candidates, m.Addr)
 		n.log.Log(n.ctx, n.memberLogLevel(m.Addr, mem, slog.LevelInfo), "member joined", "member", m.Addr.String(),
 			"keys", m.N, "found", mem.found)
-		if !p.Group {
+		if !p.Group && (len(theirs.Masters) == 0 || !theirs.Equal(o.pair)) {
 			n.welcome(p)
 		}
 	}
@@ -489,7 +489,11 @@ func (n *Node) onMasterLost(m mcast.Message) {
 func (n *Node) tick() {
 	o := &n.own
 	now := n.now()
-	if !o.booted && !now.Before(o.bootUntil) {
+	if !o.booted && !now.Before(o.bootUntil) && (len(o.members) > 0 || n.cfg.Seeds == nil ||
+		!now.Before(o.bootUntil.Add(n.cfg.FailureTimeout))) {
+		// A node with seeds that has heard from nobody yet waits up to a
+		// failure timeout longer before it elects itself: its seeds may
+		// still be starting, and on unicast nothing else finds it.
 		o.booted = true
 	}
 	if gap := now.Sub(o.lastTick); gap > n.cfg.FailureTimeout {
@@ -515,7 +519,7 @@ func (n *Node) tick() {
 // members a node that is not a master hears only now and then by unicast
 // gossip come and go all the time, which is news only at debug level.
 func (n *Node) memberLogLevel(a netip.Addr, m *member, level slog.Level) slog.Level {
-	if n.byGroup(m) || m.found == FoundJoin || n.own.pair.Has(a) || n.own.pair.Has(n.self) || !n.unicastOn() {
+	if n.byGroup(m) || n.isSeed(a) || n.own.pair.Has(a) || n.own.pair.Has(n.self) || !n.unicastOn() {
 		return level
 	}
 	return slog.LevelDebug

@@ -19,8 +19,11 @@ import (
 // simResult is one row of the simulation table.
 type simResult struct {
 	nodes          int
+	unicast        bool // no group: every node joins by --join through node 1
 	minReads       int
 	idlePerSec     float64 // datagrams sent per second by the whole cluster, idle
+	maxNodePerSec  float64 // datagrams sent per second by the busiest node (a master), idle
+	recvPerSec     float64 // datagrams received per second per node, idle (a multicast is received by every node)
 	perRead        float64 // datagrams sent per read under the read load
 	answersPerMiss float64 // gotkey/nokey answers per whohas
 	localFraction  float64 // reads served from the reading node's own copy
@@ -30,13 +33,21 @@ type simResult struct {
 // simulate runs nodes in one process on the fake network with the
 // default heartbeat interval, measures idle traffic, then sends reads of
 // keys drawn from a Zipf distribution to random nodes.
-func simulate(t *testing.T, nodes, minReads, keys, reads int) simResult {
+func simulate(t *testing.T, nodes, minReads, keys, reads int, unicast bool) simResult {
 	c := newTestCluster(t)
 	c.cfg.HeartbeatInterval = cluster.DefaultHeartbeatInterval
 	c.cfg.FailureTimeout = cluster.DefaultFailureTimeout
 	c.cfg.CacheMinReads = minReads
+	if unicast {
+		// A network without multicast: node 1 is told of node 2, every
+		// other node of node 1 only.
+		c.joinBy(1, true, 2)
+		for i := 2; i <= nodes; i++ {
+			c.joinBy(i, true, 1)
+		}
+	}
 	all := c.startN(nodes)
-	res := simResult{nodes: nodes, minReads: minReads}
+	res := simResult{nodes: nodes, minReads: minReads, unicast: unicast}
 
 	sent := func() uint64 {
 		var s uint64
@@ -46,9 +57,25 @@ func simulate(t *testing.T, nodes, minReads, keys, reads int) simResult {
 		return s
 	}
 	const idle = 3 * time.Second
+	received := func() uint64 {
+		var r uint64
+		for _, n := range all {
+			r += n.Status().Transport.Received
+		}
+		return r
+	}
+	each := make([]uint64, len(all))
+	for i, n := range all {
+		each[i] = n.Status().Transport.Sent
+	}
+	recv0 := received()
 	before, start := sent(), time.Now()
 	time.Sleep(idle) // measuring traffic over a span of time: nothing to poll
 	res.idlePerSec = float64(sent()-before) / time.Since(start).Seconds()
+	res.recvPerSec = float64(received()-recv0) / time.Since(start).Seconds() / float64(nodes)
+	for i, n := range all {
+		res.maxNodePerSec = max(res.maxNodePerSec, float64(n.Status().Transport.Sent-each[i])/time.Since(start).Seconds())
+	}
 
 	for i := 0; i < keys; i++ {
 		_, err := all[i%nodes].Put(ctx(t), fmt.Sprintf("key-%04d", i), []byte("value"))
@@ -109,32 +136,56 @@ func TestSimulation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation: skipped in -short mode")
 	}
-	sizes, policies := []int{10}, []int{1}
+	sizes, policies, modes := []int{10}, []int{1}, []bool{false, true}
 	keys, reads := 500, 5000
 	if os.Getenv("DISTSTORE_SIM") == "full" {
 		sizes, policies = []int{10, 30, 100}, []int{1, 3}
 		reads = 20000
 	}
 	var rows []simResult
-	for _, n := range sizes {
-		for _, p := range policies {
-			t.Run(fmt.Sprintf("nodes=%d/min-reads=%d", n, p), func(t *testing.T) {
-				r := simulate(t, n, p, keys, reads)
-				rows = append(rows, r)
-				// Heartbeats only: about two datagrams per node per second
-				// (one every 500 ms, jittered), linear in the nodes.
-				assert.Less(t, r.idlePerSec, 3.0*float64(n), "idle datagrams per second")
-				assert.LessOrEqual(t, r.answersPerMiss, 4.0, "answers per whohas")
-				assert.Greater(t, r.localFraction, 0.3, "hot keys are read locally")
-			})
+	for _, unicast := range modes {
+		for _, n := range sizes {
+			for _, p := range policies {
+				name := fmt.Sprintf("nodes=%d/min-reads=%d", n, p)
+				if unicast {
+					name = "unicast/" + name
+				}
+				t.Run(name, func(t *testing.T) {
+					r := simulate(t, n, p, keys, reads, unicast)
+					rows = append(rows, r)
+					if unicast {
+						// Each node sends to the masters, GossipFanout
+						// members, a candidate and one list (about 4 + 3
+						// datagrams an interval), each master to every
+						// member: O(N) in all, not a full mesh of N² per
+						// interval.
+						perNode := float64(4+cluster.DefaultGossipFanout) / cluster.DefaultHeartbeatInterval.Seconds()
+						assert.Less(t, r.idlePerSec, 1.3*(perNode*float64(n)+2*float64(n)/cluster.DefaultHeartbeatInterval.Seconds()),
+							"idle datagrams per second")
+						assert.Less(t, r.maxNodePerSec, 1.2*float64(n+8)/cluster.DefaultHeartbeatInterval.Seconds(),
+							"a master's datagrams per second")
+					} else {
+						// Heartbeats only: about two datagrams per node per
+						// second (one every 500 ms, jittered), linear in the
+						// nodes.
+						assert.Less(t, r.idlePerSec, 3.0*float64(n), "idle datagrams per second")
+					}
+					assert.LessOrEqual(t, r.answersPerMiss, 4.0, "answers per whohas")
+					assert.Greater(t, r.localFraction, 0.3, "hot keys are read locally")
+				})
+			}
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n| nodes | copy after | idle datagrams/s (per node) | datagrams per read | answers per whohas | reads served locally | copies per key |\n")
-	fmt.Fprintf(&b, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(&b, "\n| network | nodes | copy after | idle datagrams/s sent (per node; busiest node) | received/s per node | datagrams per read | answers per miss | reads served locally | copies per key |\n")
+	fmt.Fprintf(&b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %d read(s) | %.0f (%.2f) | %.2f | %.2f | %.0f%% | %.1f |\n", r.nodes, r.minReads,
-			r.idlePerSec, r.idlePerSec/float64(r.nodes), r.perRead, r.answersPerMiss, 100*r.localFraction, r.copiesPerKey)
+		network := "multicast"
+		if r.unicast {
+			network = "--join only"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d read(s) | %.0f (%.2f; %.1f) | %.1f | %.2f | %.2f | %.0f%% | %.1f |\n", network, r.nodes, r.minReads,
+			r.idlePerSec, r.idlePerSec/float64(r.nodes), r.maxNodePerSec, r.recvPerSec, r.perRead, r.answersPerMiss, 100*r.localFraction, r.copiesPerKey)
 	}
 	t.Log(b.String())
 }

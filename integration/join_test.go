@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/diststore/diststore/api"
+	"github.com/diststore/diststore/clusterkey"
 )
 
 // ---- Networks without multicast: --join (issue 13) ----
@@ -212,4 +213,36 @@ func runOutput(name string, args ...string) (string, error) {
 		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}
 	return string(out), nil
+}
+
+// TestJoin_ClusterKey: the cluster key seals unicast membership as it
+// seals the group's: keyed nodes without multicast join by address; a node
+// without the key that is told their addresses is dropped, never listed.
+func TestJoin_ClusterKey(t *testing.T) {
+	c := newCluster(t, 4, withArgs("--multicast=false"), withKeyFile(t, clusterkey.NewKey()))
+	for _, n := range c.nodes {
+		n.args = append(n.args, "--join", c.node(1).addr)
+	}
+	c.node(1).args = append(c.node(1).args, "--join", c.node(2).addr)
+	keyed := c.nodes[:3]
+	for _, n := range keyed {
+		n.start(t)
+	}
+	masters := c.waitConverged(t, joinTimeout, keyed...)
+	require.NoError(t, pairSynced(c, masters))
+
+	before := droppedUnsealed(t, c.node(1))
+	stranger := c.node(4)
+	stranger.args = []string{"--multicast=false", "--join", c.node(1).addr}
+	stranger.start(t)
+	eventually(t, 10*time.Second, func() error {
+		if d := droppedUnsealed(t, c.node(1)) - before; d < 5 {
+			return fmt.Errorf("node 1 dropped %.0f unsealed datagrams since the stranger started, want 5", d)
+		}
+		return nil
+	})
+	for _, n := range keyed {
+		assert.False(t, status(t, n).hasMember(stranger.addr), "keyed node %s lists the keyless node", n.addr)
+	}
+	assert.Empty(t, foundBy(t, stranger), "the keyless node hears no keyed node")
 }

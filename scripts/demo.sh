@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a local diststore cluster of three nodes on 127.0.2.1-3. Multicast
 # stays on the loopback interface: nothing leaves the machine. Ctrl-C
-# stops the nodes cleanly (SIGTERM).
+# stops the nodes cleanly (SIGTERM). JOIN=1 runs them as on a network
+# without multicast: --multicast=false, each told of another by --join.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${DISTSTORED:-bin/diststored}
@@ -20,7 +21,14 @@ stop() {
 trap stop INT TERM EXIT
 
 for i in $(seq 1 "$nodes"); do
-	"$bin" --bind "127.0.2.$i" --interface lo --data-dir "$dir/node$i" \
+	join=()
+	if [ "${JOIN:-}" = 1 ]; then
+		# Node 1 is told of node 2, every other node of node 1.
+		seed=1
+		[ "$i" = 1 ] && seed=2
+		join=(--multicast=false --join "127.0.2.$seed")
+	fi
+	"$bin" --bind "127.0.2.$i" --interface lo --data-dir "$dir/node$i" "${join[@]}" \
 		>"$dir/node$i.log" 2>&1 &
 	pids+=($!)
 done
@@ -33,7 +41,7 @@ for i in $(seq 1 "$nodes"); do
 done
 
 cat <<MSG
-diststore demo: $nodes nodes on 127.0.2.1-$nodes, HTTP port 8181, logs in $dir
+diststore demo: $nodes nodes on 127.0.2.1-$nodes, HTTP port 8181, logs in $dir$([ "${JOIN:-}" = 1 ] && echo ", no multicast: --join")
 
   curl -X POST --data-binary 'hello' http://127.0.2.1:8181/greeting
   curl http://127.0.2.3:8181/get/greeting

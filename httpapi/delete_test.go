@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -137,4 +138,47 @@ func TestServer_Delete_FormWithoutKeySaysHowToStoreDelete(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Contains(t, rec.Body.String(), "PUT /delete")
 	assert.Empty(t, node.putCalls())
+}
+
+// TestServer_Delete_SaysWhetherTheKeyExisted: every way of deleting
+// answers 200, with X-Diststore-Existed telling whether the key was there.
+func TestServer_Delete_SaysWhetherTheKeyExisted(t *testing.T) {
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	ways := []struct {
+		name, method, target, body string
+		header                     http.Header
+	}{
+		{"DELETE", "DELETE", "/k", "", nil},
+		{"POST /delete/<key>", "POST", "/delete/k", "", nil},
+		{"the form", "POST", "/delete", "key=k", form},
+	}
+	for _, way := range ways {
+		for _, held := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s held %v", way.name, held), func(t *testing.T) {
+				srv, node := newTestServer(t, httpapi.Options{})
+				if held {
+					node.set("k", []byte("v"), testVersion)
+				}
+				rec := serve(t, srv, way.method, way.target, strings.NewReader(way.body), way.header)
+				require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+				assert.Equal(t, fmt.Sprint(held), rec.Header().Get(httpapi.ExistedHeader))
+				if !held {
+					assert.Contains(t, rec.Body.String(), "the key did not exist")
+				}
+			})
+		}
+	}
+	t.Run("a write says nothing", func(t *testing.T) {
+		srv, _ := newTestServer(t, httpapi.Options{})
+		rec := serve(t, srv, "PUT", "/k", strings.NewReader("v"), nil)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		assert.NotContains(t, rec.Header(), httpapi.ExistedHeader)
+	})
+	t.Run("no master could tell", func(t *testing.T) {
+		srv, node := newTestServer(t, httpapi.Options{})
+		node.existenceUnknown = true
+		rec := serve(t, srv, "DELETE", "/k", nil, nil)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		assert.NotContains(t, rec.Header(), httpapi.ExistedHeader)
+	})
 }

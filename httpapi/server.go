@@ -420,6 +420,15 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, key string, wr cl
 		return
 	}
 	if wr.Delete {
+		// 200 either way, as the original; the header tells.
+		switch res.Existed {
+		case cluster.KeyExisted:
+			h.Set(ExistedHeader, "true")
+		case cluster.KeyAbsent:
+			h.Set(ExistedHeader, "false")
+			plain(w, http.StatusOK, "deleted on "+strings.Join(masters, ", ")+" (the key did not exist)\n")
+			return
+		}
 		plain(w, http.StatusOK, "deleted on "+strings.Join(masters, ", ")+"\n")
 		return
 	}

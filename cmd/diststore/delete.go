@@ -19,8 +19,7 @@ func deleteCommand(sys system) *cli.Command {
 			"which names the masters. Exit status 1 if the key did not exist (the masters tell;\n" +
 			"a node too old to tell, or the original pydiststore, gives 0 either way). With\n" +
 			"--if-match, a key at another version, or absent, is exit status 2 (412) and is\n" +
-			"not deleted. Global options (--node, --timeout) go before the command:\n" +
-			"diststore --timeout 30s delete KEY.",
+			"not deleted.",
 		Flags:        []cli.Flag{&cli.StringFlag{Name: "if-match", Usage: "delete only if the key's current version is `ETAG` (as get -v prints it; \"*\": if it exists); else exit 2 with \"412\""}},
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {

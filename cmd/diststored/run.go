@@ -58,6 +58,9 @@ func run(c *cli.Context) error {
 		return err
 	}
 	log := newLogger(c.App.ErrWriter, s.LogFormat, s.LogLevel)
+	if s.BindNote != "" {
+		log.Info(s.BindNote, "bind", s.Bind.String())
+	}
 	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}

@@ -137,8 +137,8 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 	}
 	// applied: a master stored this write's version (it may have been
 	// replaced by a newer one since, which is a write that came after).
-	applied := decided // the deciding master stored it
-	newest := e.Version     // the newest version a master holds of the key
+	applied := decided  // the deciding master stored it
+	newest := e.Version // the newest version a master holds of the key
 	// This node's own copy. A master's is durable, an fsync: it is taken
 	// while the write goes to the other master, not before, and joined
 	// before the write is answered.

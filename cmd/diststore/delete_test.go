@@ -50,6 +50,15 @@ func TestDelete_RealNode(t *testing.T) {
 	res = run("delete", "--if-match", "*", "never-stored")
 	assert.Equal(t, 2, res.code, "a condition that fails")
 	assert.Contains(t, res.stderr, "412")
+
+	// Keys named as the endpoints are keys like any other.
+	for _, key := range []string{"delete", "status", "get/x", "delete/x", "admin/restore"} {
+		res = run("put", key, "v-"+key)
+		require.Equal(t, 0, res.code, "put %s: %s", key, res.stderr)
+		assert.Equal(t, result{code: 0, stdout: "v-" + key}, run("get", key), "get %s", key)
+		res = run("delete", key)
+		assert.Equal(t, 0, res.code, "delete %s: %s", key, res.stderr)
+	}
 }
 
 func TestDelete_IfMatch(t *testing.T) {

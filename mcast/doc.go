@@ -46,7 +46,8 @@
 // address and port with SO_REUSEADDR (never SO_REUSEPORT, which would
 // load-balance datagrams between nodes sharing a host) and joined to the group
 // on one interface, and a unicast socket bound to the node's own address and
-// an ephemeral port. Multicast is sent from the unicast socket with
+// UDPConfig.UnicastPort (diststored's --unicast-port, 4984 by default: fixed,
+// so that a firewall can allow answers). Multicast is sent from the unicast socket with
 // IP_MULTICAST_IF set to the interface and multicast loopback on, so several
 // nodes on one host, each on its own 127.0.2.N alias, all hear each other,
 // while unicast answers reach only the socket that asked.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -23,9 +24,13 @@ const (
 
 // UDPConfig configures ListenUDP. Zero values mean the documented default.
 type UDPConfig struct {
-	// Addr is the node's IPv4 address. The unicast socket binds Addr:0 and
-	// multicast is sent from it. Required.
+	// Addr is the node's IPv4 address. The unicast socket binds
+	// Addr:UnicastPort and multicast is sent from it. Required.
 	Addr netip.Addr
+	// UnicastPort is the unicast socket's port, where answers to this
+	// node's queries arrive. 0 means a port the kernel picks (which no
+	// firewall rule can allow: diststored defaults to a fixed one).
+	UnicastPort uint16
 	// Group is the multicast group and port. Zero means
 	// DefaultGroupAddr:DefaultGroupPort.
 	Group netip.AddrPort
@@ -135,9 +140,13 @@ func ListenUDP(cfg UDPConfig) (Transport, error) {
 
 	// The unicast socket: answers come here, and multicast leaves from it
 	// on ifi, looped back so that other nodes on this host hear it.
-	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr, 0)))
+	uaddr := netip.AddrPortFrom(cfg.Addr, cfg.UnicastPort)
+	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(uaddr))
 	if err != nil {
-		return nil, fmt.Errorf("listen unicast on %v: %w", cfg.Addr, err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen unicast on %v: %w (another node on this address? give each its own address or unicast port)", uaddr, err)
+		}
+		return nil, fmt.Errorf("listen unicast on %v: %w", uaddr, err)
 	}
 	up := ipv4.NewPacketConn(uc)
 	err = up.SetMulticastInterface(ifi)

@@ -184,6 +184,37 @@ func TestUDP_Close(t *testing.T) {
 	assert.ErrorIs(t, tr.Unicast(tr.LocalAddr(), []byte("x")), net.ErrClosed)
 }
 
+// TestUDP_FixedUnicastPort: answers arrive on the configured port, which a
+// firewall can allow, and a second node on the same address and port is
+// refused with a hint instead of sharing it.
+func TestUDP_FixedUnicastPort(t *testing.T) {
+	addr := netip.MustParseAddr("127.0.2.9")
+	free, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
+	require.NoError(t, err)
+	port := uint16(free.LocalAddr().(*net.UDPAddr).Port)
+	require.NoError(t, free.Close())
+
+	group := testGroup(t)
+	tr, err := ListenUDP(UDPConfig{Addr: addr, UnicastPort: port, Group: group})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
+	assert.Equal(t, netip.AddrPortFrom(addr, port), tr.LocalAddr())
+
+	// A datagram sent to that port arrives as unicast.
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 2, 8)})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.WriteToUDPAddrPort([]byte("to-the-fixed-port"), netip.AddrPortFrom(addr, port))
+	require.NoError(t, err)
+	p, ok := recvUntil(tr, time.Now().Add(udpWait), func(p Packet) bool { return string(p.Data) == "to-the-fixed-port" })
+	require.True(t, ok, "no datagram on the fixed unicast port")
+	assert.False(t, p.Group)
+
+	_, err = ListenUDP(UDPConfig{Addr: addr, UnicastPort: port, Group: group})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "another node on this address")
+}
+
 func TestListenUDP_BadConfig(t *testing.T) {
 	for name, cfg := range map[string]UDPConfig{
 		"NoAddr":       {},

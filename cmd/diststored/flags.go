@@ -26,6 +26,7 @@ const (
 	flagMulticastAddr    = "multicast-addr"
 	flagMulticastPort    = "multicast-port"
 	flagMulticastTimeout = "multicast-timeout"
+	flagUnicastPort      = "unicast-port"
 	flagInterface        = "interface"
 	flagDataDir          = "data-dir"
 	flagMaxValueSize     = "max-value-size"
@@ -50,6 +51,7 @@ const (
 	defaultHTTPPort         = nodecfg.DefaultHTTPPort
 	defaultMulticastAddr    = nodecfg.DefaultMulticastAddr
 	defaultMulticastPort    = nodecfg.DefaultMulticastPort
+	defaultUnicastPort      = nodecfg.DefaultUnicastPort
 	defaultMulticastTimeout = "1s"
 	defaultDataDir          = "./data"
 	defaultMaxValueSize     = "1MiB"
@@ -67,6 +69,7 @@ type settings struct {
 	Bind             netip.Addr     // resolved, exactly one IPv4 address
 	HTTPPort         int            // 1–65535
 	Group            netip.AddrPort // multicast group address and port
+	UnicastPort      int            // 0–65535; 0 = one the kernel picks
 	MulticastTimeout time.Duration  // > 0
 	Interface        string         // "" = the interface that holds Bind (resolved later by the transport)
 	DataDir          string         // never ""
@@ -141,6 +144,7 @@ func Flags() []cli.Flag {
 		port(flagHTTPPort, defaultHTTPPort, "HTTP `PORT`, the same on every node"),
 		str(flagMulticastAddr, defaultMulticastAddr, "multicast group `ADDRESS` (IPv4, not in 224.0.0.0/24)"),
 		port(flagMulticastPort, defaultMulticastPort, "multicast group `PORT`"),
+		port(flagUnicastPort, defaultUnicastPort, "UDP `PORT` on --bind where answers to this node's queries arrive (allow it in the firewall between nodes); 0 lets the kernel pick one, which no firewall rule can allow"),
 		str(flagMulticastTimeout, defaultMulticastTimeout, "how long a query waits for answers: a Go `DURATION` (250ms) or seconds (0.25)"),
 		str(flagInterface, "", "network `NAME` to join the multicast group on (default: the interface that holds --bind)"),
 		str(flagDataDir, defaultDataDir, "`DIR` of the durable store"),
@@ -222,6 +226,7 @@ func (l loader) load(c *cli.Context) (settings, error) {
 		{flagMulticastAddr, func(t string) (err error) { group, err = parseGroup(t); return err }},
 		{flagMulticastPort, func(t string) (err error) { groupPort, err = nodecfg.ParsePort(t); return err }},
 		{flagMulticastTimeout, func(t string) (err error) { s.MulticastTimeout, err = parseTimeout(t); return err }},
+		{flagUnicastPort, func(t string) (err error) { s.UnicastPort, err = nodecfg.ParsePortOrZero(t); return err }},
 		{flagInterface, func(t string) error { s.Interface = t; return nil }},
 		{flagDataDir, func(t string) error {
 			if t == "" {

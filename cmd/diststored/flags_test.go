@@ -80,6 +80,7 @@ func defaults() settings {
 		Bind:             netip.MustParseAddr(testBind),
 		HTTPPort:         8181,
 		Group:            netip.MustParseAddrPort("239.255.41.83:4983"),
+		UnicastPort:      4984,
 		MulticastTimeout: time.Second,
 		DataDir:          "./data",
 		MaxValueSize:     1 << 20,
@@ -100,6 +101,7 @@ func TestLoadSettings_Precedence(t *testing.T) {
 http_port = 8282
 multicast_addr = 239.255.41.84
 multicast_port: 5000
+unicast_port = 5001
 multicast_timeout = 0.25
 bind = 127.0.2.2
 interface = lo
@@ -118,6 +120,7 @@ log_level = debug
 		Bind:             netip.MustParseAddr("127.0.2.2"),
 		HTTPPort:         8282,
 		Group:            netip.MustParseAddrPort("239.255.41.84:5000"),
+		UnicastPort:      5001,
 		MulticastTimeout: 250 * time.Millisecond,
 		Interface:        "lo",
 		DataDir:          "/var/lib/diststore",
@@ -179,8 +182,9 @@ log_level = debug
 		},
 		{
 			name: "flag over default",
-			args: []string{"--interface", "lo", "--data-dir", "/tmp/d", "--log-format", "JSON", "--multicast-port", "4984"},
+			args: []string{"--interface", "lo", "--data-dir", "/tmp/d", "--log-format", "JSON", "--multicast-port", "4984", "--unicast-port", "0"},
 			want: with(defaults(), func(s *settings) {
+				s.UnicastPort = 0
 				s.Interface = "lo"
 				s.DataDir = "/tmp/d"
 				s.LogFormat = "json"
@@ -222,7 +226,7 @@ func TestFlags_EnvVarNames(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"DISTSTORE_CONFIG", "DISTSTORE_BIND", "DISTSTORE_HTTP_PORT", "DISTSTORE_MULTICAST_ADDR",
-		"DISTSTORE_MULTICAST_PORT", "DISTSTORE_MULTICAST_TIMEOUT", "DISTSTORE_INTERFACE",
+		"DISTSTORE_MULTICAST_PORT", "DISTSTORE_UNICAST_PORT", "DISTSTORE_MULTICAST_TIMEOUT", "DISTSTORE_INTERFACE",
 		"DISTSTORE_DATA_DIR", "DISTSTORE_MAX_VALUE_SIZE",
 		"DISTSTORE_CACHE_TTL", "DISTSTORE_CACHE_MAX_BYTES", "DISTSTORE_TOMBSTONE_TTL", "DISTSTORE_CACHE_MIN_READS", "DISTSTORE_ANSWER_FANOUT", "DISTSTORE_MAX_CLOCK_SKEW", "DISTSTORE_CLUSTER_KEY_FILE", "DISTSTORE_CLIENT_TOKEN_FILE", "DISTSTORE_PPROF_ADDR", "DISTSTORE_LOG_FORMAT", "DISTSTORE_LOG_LEVEL",
 	}, got)
@@ -251,6 +255,14 @@ func TestLoadSettings_Errors(t *testing.T) {
 		{
 			name: "bad port", args: []string{"--http-port", "0"},
 			wantSource: "--http-port", wantErr: "not a port number",
+		},
+		{
+			name: "negative unicast port", args: []string{"--unicast-port", "-1"},
+			wantSource: "--unicast-port", wantErr: "or 0 for one the kernel picks",
+		},
+		{
+			name: "unicast port too large in file", file: "[diststored]\nunicast_port = 65536\n",
+			wantSource: "diststored.cfg:2: unicast_port", wantErr: "not a port number",
 		},
 		{
 			name: "port too large in file", file: "[diststored]\nmulticast_port = 70000\n",

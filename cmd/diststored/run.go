@@ -82,7 +82,7 @@ func run(c *cli.Context) error {
 	// From here on SIGHUP reloads, never stops the node.
 	stopReload := sec.reloadOnHangup(log)
 	defer stopReload()
-	tr, err := mcast.ListenUDP(mcast.UDPConfig{Addr: s.Bind, Group: s.Group, Interface: ifi})
+	tr, err := mcast.ListenUDP(mcast.UDPConfig{Addr: s.Bind, UnicastPort: uint16(s.UnicastPort), Group: s.Group, Interface: ifi})
 	if err != nil {
 		return fmt.Errorf("multicast: %w", err)
 	}

@@ -88,3 +88,16 @@ func ParsePort(text string) (int, error) {
 	}
 	return p, nil
 }
+
+// ParsePortOrZero is ParsePort that also takes 0, for a port the kernel
+// may choose.
+func ParsePortOrZero(text string) (int, error) {
+	if p, err := strconv.Atoi(text); err == nil && p == 0 {
+		return 0, nil
+	}
+	p, err := ParsePort(text)
+	if err != nil {
+		return 0, errors.New("not a port number (1-65535, or 0 for one the kernel picks)")
+	}
+	return p, nil
+}

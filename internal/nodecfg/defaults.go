@@ -16,6 +16,10 @@ const (
 	DefaultMulticastAddr = "239.255.41.83"
 	// DefaultMulticastPort is the group's UDP port.
 	DefaultMulticastPort = 4983
+	// DefaultUnicastPort is the UDP port on the node's own address where
+	// answers to its queries (gotkey, nokey, keycount) arrive. It is fixed,
+	// not ephemeral, so that a firewall can allow it.
+	DefaultUnicastPort = 4984
 )
 
 // Section is the INI section of diststored.cfg that diststored reads, as

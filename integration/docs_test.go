@@ -31,6 +31,8 @@ import (
 // on that node's host). Each command of it (a line, with its backslash
 // continuations) runs in turn, with set -e semantics per line: the block
 // stops at the first command whose exit status is not the one expected.
+// With pipefail, a pipeline into a reader that stops early (grep -q,
+// head) can fail by SIGPIPE at random: examples read all (grep -c, tail).
 // A command's expectations are in its trailing comment:
 //
 //	diststore get greeting         # → hello

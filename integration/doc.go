@@ -21,7 +21,7 @@
 //
 // TestFault_Split runs each node in a network namespace of its own, joined
 // by veth pairs to bridges, so that a split cuts every packet between the
-// two sides (lan_test.go). Tests that only produce the README's figures
+// two sides (lan_test.go). Tests that only produce the figures of docs/durability.md
 // and take longer are built with -tags figures (make faults).
 //
 // TestAdversary (adversary_test.go, adversary_attacks_test.go) repeats

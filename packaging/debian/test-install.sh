@@ -302,7 +302,7 @@ in_netns() {
 	getent group diststore >/dev/null || fail "no group diststore"
 	[ "$(stat -c '%U:%G %a' /var/lib/diststore)" = "diststore:diststore 750" ] ||
 		fail "/var/lib/diststore is $(stat -c '%U:%G %a' /var/lib/diststore)"
-	local f
+	local f left
 	for f in /usr/bin/diststored "$CFG" "$SUPERVISOR_CONF" /lib/systemd/system/diststored.service \
 		/usr/share/man/man8/diststored.8.gz /usr/share/doc/diststore/copyright \
 		/usr/share/diststore/monitoring/diststore-dashboard.json /usr/share/diststore/monitoring/diststore-alerts.yml; do
@@ -407,6 +407,10 @@ in_netns() {
 	done
 	status=$(supervisorctl status diststored 2>&1 || true)
 	case $status in *"no such process"*) ;; *) fail "supervisord still knows diststored: $status" ;; esac
+	# Nor systemd: no unit state that deb-systemd-helper kept, no link.
+	left=$(find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
+		/etc/systemd/system -name 'diststored.service*' 2>/dev/null || true)
+	[ -z "$left" ] || fail "systemd state left after purge: $left"
 	log "supervisord log (this run):"
 	tail -c +$((log_offset + 1)) "$SUPERVISORD_LOG" | sed 's/^/    /'
 	! tail -c +$((log_offset + 1)) "$SUPERVISORD_LOG" | grep -E 'spawnerr|FATAL|BACKOFF|exit status [1-9]' ||

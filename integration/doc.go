@@ -36,6 +36,13 @@
 // hold), keyed/<attack> against one with a key the forger lacks (no attack
 // has any effect).
 //
+// TestUpgrade_RollingFromPreviousRelease (upgrade_test.go) builds the
+// previous release's diststored from its commit (git archive, then go
+// build offline from the shared module cache; it fails naming git or the
+// commit when they are missing), runs four such nodes and replaces them
+// one by one with this tree's under load: the compatibility promise of
+// package mcast's doc, shown.
+//
 // The daemon is built once per run from ./cmd/diststored (before entering
 // the namespace, which has no network for module downloads). Tests run
 // sequentially, each with a fresh cluster; every node's stderr goes to a

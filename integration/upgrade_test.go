@@ -79,6 +79,35 @@ func buildPrevRelease(t *testing.T) string {
 	return bin
 }
 
+// prefetchPrevRelease downloads the modules of the previous release's
+// go.mod into the module cache, outside the namespace (which has no
+// network), so that buildPrevRelease works offline even after this
+// tree's go.mod has moved on. Quick when they are there already.
+func prefetchPrevRelease() error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "diststore-prev-mod-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), prevBuildTimeout)
+	defer cancel()
+	archive := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive "$2" go.mod go.sum | tar -x -C "$3"`, "sh", root, prevRelease, dir)
+	if out, err := archive.CombinedOutput(); err != nil {
+		return fmt.Errorf("go.mod of the previous release (%.8s): %v: %s", prevRelease, err, strings.TrimSpace(string(out)))
+	}
+	dl := exec.CommandContext(ctx, "go", "mod", "download")
+	dl.Dir = dir
+	dl.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	if out, err := dl.CombinedOutput(); err != nil {
+		return fmt.Errorf("go mod download for the previous release (%.8s): %v: %s", prevRelease, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // daemonVersion is the version a diststored binary reports (--version).
 func daemonVersion(t *testing.T, bin string) string {
 	t.Helper()

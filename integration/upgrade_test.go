@@ -95,6 +95,11 @@ func prefetchPrevRelease() error {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), prevBuildTimeout)
 	defer cancel()
+	// A shallow clone may lack the commit: ask its origin for it (best
+	// effort; buildPrevRelease names the commit if it is still missing).
+	if exec.CommandContext(ctx, "git", "-C", root, "cat-file", "-e", prevRelease+"^{commit}").Run() != nil {
+		_ = exec.CommandContext(ctx, "git", "-C", root, "fetch", "--quiet", "origin", prevRelease).Run()
+	}
 	archive := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive "$2" go.mod go.sum | tar -x -C "$3"`, "sh", root, prevRelease, dir)
 	if out, err := archive.CombinedOutput(); err != nil {
 		return fmt.Errorf("go.mod of the previous release (%.8s): %v: %s", prevRelease, err, strings.TrimSpace(string(out)))

@@ -43,7 +43,7 @@ unit:
 integration:
 	$(GO) test -count=1 -timeout 20m ./integration/
 
-## faults: the fault-injection suite with the figures the README quotes
+## faults: the fault-injection suite with the figures docs/durability.md quotes
 ## (built with -tags figures, which adds the 100k-key failover), verbose;
 ## the FIGURE and CHECK lines (what each test measured, and how many
 ## acknowledged writes its checker verified) go to bin/faults-figures.txt.

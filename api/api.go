@@ -41,7 +41,7 @@ type Status struct {
 }
 
 // Migration is how far the masters are in copying the keys of the
-// original nodes on the group (see the README, Mixing with the original).
+// original nodes on the group (see docs/original.md).
 type Migration struct {
 	Originals    int    `json:"originals"`     // original nodes on the group
 	OriginalKeys uint64 `json:"original_keys"` // the keys they say they hold, summed (a key two hold counts twice)

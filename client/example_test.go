@@ -142,13 +142,22 @@ func ExampleClient_Delete() {
 
 	w, _ := c.Put(ctx, "k", []byte("v"))
 	// Deleted only if the key is still the version written.
-	if _, err := c.Delete(ctx, "k", client.IfMatch(w.ETag)); err != nil {
+	d, err := c.Delete(ctx, "k", client.IfMatch(w.ETag))
+	if err != nil {
 		log.Fatal(err)
 	}
-	_, err := c.Get(ctx, "k")
+	fmt.Println("existed:", *d.Existed)
+	_, err = c.Get(ctx, "k")
 	fmt.Println(errors.Is(err, client.ErrNotFound))
+	// Deleting it again succeeds, and says it was not there.
+	if d, err = c.Delete(ctx, "k"); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("existed:", *d.Existed)
 	// Output:
+	// existed: true
 	// true
+	// existed: false
 }
 
 // A backup of one cluster restored into another: the backup is a copy of

@@ -64,6 +64,11 @@ type WriteResult struct {
 	Message string
 	// Node is the host:port of the node that answered.
 	Node string
+	// Existed tells, for a Delete, whether the key existed when the
+	// masters took the delete (X-Diststore-Existed); nil when the node
+	// did not say: a write, an older node or the original, or no master
+	// could tell in time.
+	Existed *bool
 }
 
 // WriteOption changes a write.
@@ -122,7 +127,8 @@ func (c *Client) CompareAndSwap(ctx context.Context, key, etag string, value []b
 }
 
 // Delete deletes key on every master and every cached copy; deleting a
-// key that does not exist succeeds. IfMatch is the one option it takes.
+// key that does not exist succeeds, with WriteResult.Existed false.
+// IfMatch is the one option it takes.
 func (c *Client) Delete(ctx context.Context, key string, opts ...WriteOption) (*WriteResult, error) {
 	op := fmt.Sprintf("delete %q", key)
 	o := writeOpts(opts)
@@ -160,6 +166,9 @@ func (c *Client) write(ctx context.Context, cl call, o writeOptions) (*WriteResu
 		return nil, err
 	}
 	r := &WriteResult{ETag: a.header.Get("ETag"), Message: strings.TrimRight(string(a.body), "\r\n"), Node: a.node}
+	if e, err := strconv.ParseBool(a.header.Get("X-Diststore-Existed")); err == nil {
+		r.Existed = &e
+	}
 	for _, m := range strings.Split(a.header.Get("X-Diststore-Masters"), ",") {
 		if m = strings.TrimSpace(m); m != "" {
 			r.Masters = append(r.Masters, m)

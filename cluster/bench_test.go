@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/diststore/diststore/cluster"
 	"github.com/diststore/diststore/store"
 )
 
@@ -116,4 +117,42 @@ func BenchmarkResync(b *testing.B) {
 		_ = dst.Close()
 	}
 	b.ReportMetric(float64(keys)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+}
+
+// BenchmarkDelete measures deletes through a non-master of a three-node
+// in-process cluster, one client, durable stores: of keys that exist and
+// of keys that do not. A delete asks the deciding master whether the key
+// exists, so it costs what a conditional write does:
+//
+//	go test -run '^$' -bench BenchmarkDelete ./cluster/
+func BenchmarkDelete(b *testing.B) {
+	for _, exists := range []bool{true, false} {
+		b.Run(fmt.Sprintf("exists=%v", exists), func(b *testing.B) {
+			c := newTestCluster(b)
+			dir := b.TempDir()
+			for i := 1; i <= 3; i++ {
+				st, err := store.OpenBolt(filepath.Join(dir, fmt.Sprintf("node%d.db", i)), store.BoltOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = st.Close() })
+				c.startWith(i, st)
+			}
+			c.waitAgreed()
+			writer := c.nonMasters()[0]
+			if exists {
+				for i := 0; i < b.N; i++ {
+					if _, err := writer.Put(ctx(b), fmt.Sprintf("key-%d", i), []byte("v")); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := writer.Write(ctx(b), fmt.Sprintf("key-%d", i), cluster.Write{Delete: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

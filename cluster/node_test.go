@@ -422,3 +422,48 @@ func TestNode_Write_NewerWriteThereFirstIsAConflict(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "newer", string(e.Value), "the writer does not keep serving its losing copy")
 }
+
+// TestNode_Delete_SaysWhetherTheKeyExisted: the deciding master tells a
+// delete whether the key was there, from any node, and a delete of a
+// missing key still reaches both masters.
+func TestNode_Delete_SaysWhetherTheKeyExisted(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(4)
+	masters := c.waitAgreed()
+	var other *testNode // a node that is not a master
+	for _, n := range nodes {
+		if !n.Status().IsMaster {
+			other = n
+			break
+		}
+	}
+	require.NotNil(t, other)
+	for _, by := range []*testNode{other, c.node(masters[0]), c.node(masters[1])} {
+		_, err := by.Put(ctx(t), "k", []byte("v"))
+		require.NoError(t, err)
+		res, err := by.Write(ctx(t), "k", cluster.Write{Delete: true})
+		require.NoError(t, err)
+		assert.Equal(t, cluster.KeyExisted, res.Existed, "a live key")
+		res, err = by.Write(ctx(t), "k", cluster.Write{Delete: true})
+		require.NoError(t, err)
+		assert.Equal(t, cluster.KeyAbsent, res.Existed, "a deleted key")
+		assert.Len(t, res.Masters, 2, "a delete of a missing key still goes to both masters")
+		res, err = by.Write(ctx(t), "never-stored", cluster.Write{Delete: true})
+		require.NoError(t, err)
+		assert.Equal(t, cluster.KeyAbsent, res.Existed, "a key never stored")
+		res, err = by.Put(ctx(t), "k", []byte("v"))
+		require.NoError(t, err)
+		assert.Equal(t, cluster.ExistenceUnknown, res.Existed, "a write says nothing")
+	}
+	// A conditional delete tells too.
+	res, err := other.Put(ctx(t), "c", []byte("v"))
+	require.NoError(t, err)
+	v := res.Entry.Version
+	res, err = other.Write(ctx(t), "c", cluster.Write{Delete: true, Cond: cluster.Condition{IfMatch: &v}})
+	require.NoError(t, err)
+	assert.Equal(t, cluster.KeyExisted, res.Existed)
+	for _, a := range masters {
+		e, ok := c.node(a).GetLocal("c")
+		assert.False(t, ok, "master %s still holds %v", a, e)
+	}
+}

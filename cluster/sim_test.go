@@ -131,7 +131,7 @@ func simulate(t *testing.T, nodes, minReads, keys, reads int, unicast bool) simR
 // TestSimulation shows how traffic and replication scale with the size of
 // the cluster. By default it runs 10 nodes and checks the bounds; with
 // DISTSTORE_SIM=full it runs 10, 30 and 100 nodes with both caching
-// policies and prints the table the README shows (make bench does).
+// policies and prints the table docs/scale.md shows (make bench does).
 func TestSimulation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation: skipped in -short mode")

@@ -48,7 +48,27 @@ type Write struct {
 type WriteResult struct {
 	Entry   store.Entry  // the entry as written
 	Masters []netip.Addr // the masters that hold it
+	// Existed says, for a delete, whether the key was live when the
+	// deciding master took the delete; ExistenceUnknown for a write, and
+	// for a delete no master could decide in time (it was then made
+	// unconditionally).
+	Existed Existence
 }
+
+// Existence is what a delete found: whether the key it deleted existed.
+type Existence uint8
+
+// The Existence values.
+const (
+	ExistenceUnknown Existence = iota // not a delete, or no master could tell
+	KeyExisted                        // the key was live: the delete removed it
+	KeyAbsent                         // the key was absent, deleted or expired
+)
+
+// existenceTimeout bounds how long a delete waits for the deciding master
+// to tell whether the key exists; past it the delete goes on without the
+// answer, as a delete did before the masters told.
+const existenceTimeout = 2 * time.Second
 
 // Write stores w on every master and returns once every master of the
 // current pair holds it. A master that cannot be reached is replaced and
@@ -73,19 +93,52 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 		return WriteResult{}, err
 	}
 	held := map[netip.Addr]bool{}
-	if w.Cond.Any() {
+	existed := ExistenceUnknown
+	// decided: a master decided the write and stored this version.
+	decided := false
+	switch {
+	case w.Cond.Any():
 		var decider netip.Addr
 		if e, decider, err = n.decide(ctx, key, e, w.Cond); err != nil {
 			return WriteResult{}, err
 		}
-		held[decider] = true
-	} else {
+		held[decider], decided = true, true
+		if w.Delete {
+			// If-Match needs the key live; If-None-Match: * absent.
+			existed = KeyExisted
+			if w.Cond.IfAbsent {
+				existed = KeyAbsent
+			}
+		}
+	case w.Delete:
+		// The deciding master deletes the key if it is live, and tells
+		// whether it was. A delete of a key that is not there still
+		// goes to every master, unconditionally: one master may hold a
+		// copy the decider lacks, and the nodes drop their cached ones.
+		dctx, dcancel := context.WithTimeout(ctx, existenceTimeout)
+		de, decider, derr := n.decide(dctx, key, e, Condition{IfExists: true})
+		dcancel()
+		switch {
+		case derr == nil:
+			e, existed = de, KeyExisted
+			held[decider], decided = true, true
+		case errors.Is(derr, ErrPrecondition):
+			existed = KeyAbsent
+		case ctx.Err() != nil:
+			return WriteResult{}, ctx.Err()
+		}
+		// Else no master could tell in time (an original among them, a
+		// sync under way): the delete goes on without the answer. A
+		// delete is idempotent, so one the decider took after all is
+		// only replaced by this newer tombstone.
+	}
+	if !decided {
 		e.Version = n.clock.Next()
 	}
 	// applied: a master stored this write's version (it may have been
 	// replaced by a newer one since, which is a write that came after).
-	applied := w.Cond.Any() // the deciding master stored it
-	newest := e.Version     // the newest version a master holds of the key
+	applied := decided  // the deciding master stored it
+	newest := e.Version // the newest version a master holds of the key
 	// This node's own copy. A master's is durable, an fsync: it is taken
 	// while the write goes to the other master, not before, and joined
 	// before the write is answered.
@@ -157,7 +210,7 @@ func (n *Node) Write(ctx context.Context, key string, w Write) (WriteResult, err
 				return WriteResult{}, &ConflictError{Held: newest}
 			}
 			n.invalidate(key, e)
-			return WriteResult{Entry: e, Masters: slices.Clone(pair.Masters)}, nil
+			return WriteResult{Entry: e, Masters: slices.Clone(pair.Masters), Existed: existed}, nil
 		}
 		vs, errs := n.forwardAll(ctx, todo, key, e, pair.Epoch)
 		if err := joinKeep(); err != nil {

@@ -41,6 +41,10 @@ type fakeNode struct {
 	ready   bool
 	status  cluster.Status
 
+	// existenceUnknown: deletes report that no master could tell whether
+	// the key existed.
+	existenceUnknown bool
+
 	putErr error // returned by Put when set
 	getErr error // returned by Get when set
 	// putHook, when set, runs inside Put before anything else; a non-nil
@@ -176,12 +180,20 @@ func (f *fakeNode) Write(ctx context.Context, key string, w cluster.Write) (clus
 		return cluster.WriteResult{}, f.putErr
 	}
 	e := store.Entry{Value: slices.Clone(value), Version: f.nextLocked(), Deleted: w.Delete}
+	existed := cluster.ExistenceUnknown
 	if w.Delete {
+		existed = cluster.KeyAbsent
+		if _, ok := f.entries[key]; ok {
+			existed = cluster.KeyExisted
+		}
+		if f.existenceUnknown {
+			existed = cluster.ExistenceUnknown
+		}
 		delete(f.entries, key)
 	} else {
 		f.entries[key] = e
 	}
-	return cluster.WriteResult{Entry: e, Masters: slices.Clone(f.masters)}, nil
+	return cluster.WriteResult{Entry: e, Masters: slices.Clone(f.masters), Existed: existed}, nil
 }
 
 func (f *fakeNode) StoreLocal(_ context.Context, _ netip.Addr, key string, e store.Entry) (store.Entry, error) {

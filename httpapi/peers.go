@@ -40,8 +40,15 @@ const (
 	pathHealth = "/healthz"
 )
 
-// Headers of the node-to-node protocol, all in canonical form.
+// Headers of the node-to-node protocol and the client API, all in
+// canonical form.
 const (
+	// ExistedHeader answers a delete (DELETE /<key>, POST /delete/<key>,
+	// the form's delete): "true" if the key was live when the deciding
+	// master took the delete, "false" if it was not (the answer is 200
+	// either way, as the original's). Absent when no master could tell in
+	// time.
+	ExistedHeader = "X-Diststore-Existed"
 	// VersionHeader carries a value's version between nodes and to
 	// clients.
 	VersionHeader = "X-Diststore-Version"

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -11,11 +12,11 @@ import (
 type route uint8
 
 const (
-	routeOther      route = iota // no route: 404, 405 on a path without a key, or a redirect to the clean path
+	routeOther      route = iota // no route: a 405 naming the methods the path takes (allowedOn)
 	routePage                    // GET /
 	routeForm                    // POST /, the original's form
 	routeLookup                  // GET /lookup?key=
-	routeDeleteForm              // POST /delete, form field key
+	routeDeleteForm              // POST /delete with a form body, field key
 	routeList                    // GET /list
 	routeDump                    // GET /dump
 	routeStatus                  // GET /status
@@ -88,14 +89,12 @@ type fixedRoute struct {
 	route        route
 }
 
-// fixedRoutes are the routes without a key. The ServeMux that answers
-// requests of no route is built from them too, so it answers 405 (with
-// Allow) for these paths and 404 for others, as before.
+// fixedRoutes are the routes without a key.
 var fixedRoutes = []fixedRoute{
 	{http.MethodGet, "/", routePage},
 	{http.MethodPost, "/", routeForm},
 	{http.MethodGet, "/lookup", routeLookup},
-	{http.MethodPost, "/delete", routeDeleteForm},
+	{http.MethodPost, pathDeleteForm, routeDeleteForm}, // with a form body only (routeOf)
 	{http.MethodGet, "/list", routeList},
 	{http.MethodGet, "/dump", routeDump},
 	{http.MethodGet, "/status", routeStatus},
@@ -114,12 +113,35 @@ var fixedRoutes = []fixedRoute{
 // POST /delete/<key>: a key with a "/" is sent with it escaped (%2F).
 const pathRestore = "/admin/restore"
 
-// routeOf maps a request's method and escaped path to its route. Key
-// routes go by the escaped path's first segment, so a key is never cleaned
-// or redirected; any other POST, PUT or DELETE of a path but /, /delete
-// and /admin/restore is a write of the key the path names, even when that key is the name of
-// an endpoint (POST /list stores the key "list", as in the original).
-func routeOf(method, p string) route {
+// pathDeleteForm is the path of the HTML form's delete: a POST of it is
+// that delete only when its body is a form (isForm); any other write of
+// it is a write of the key "delete".
+const pathDeleteForm = "/delete"
+
+// isForm reports whether a Content-Type is an HTML form's: urlencoded or
+// multipart/form-data, whatever its parameters and case.
+func isForm(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data")
+}
+
+// routeOf maps a request's method, escaped path and Content-Type to its
+// route. The rule, the same for every path (see the package doc):
+//
+//   - a path that starts with /get/, /getlocal/, /local/ or /delete/
+//     belongs to that key route, whatever the method (one it does not
+//     take is a 405);
+//   - POST / is the form, POST /admin/restore the restore, and POST
+//     /delete with a form body the form's delete;
+//   - any other POST or PUT of a path but / and /admin/restore is a
+//     write of the key the path names, and a DELETE a delete of it, even
+//     when that key is the name of an endpoint (POST /list stores the key
+//     "list", as in the original);
+//   - GET and HEAD go to the fixed routes.
+//
+// Keys go by the escaped path's first segment, so a key is never cleaned
+// or redirected.
+func routeOf(method, p, contentType string) route {
 	write := method == http.MethodPost || method == http.MethodPut
 	switch {
 	case strings.HasPrefix(p, "/get/"):
@@ -128,11 +150,14 @@ func routeOf(method, p string) route {
 		return routeGetLocal
 	case strings.HasPrefix(p, "/local/"):
 		return routeLocal
-	case strings.HasPrefix(p, "/delete/") && method == http.MethodPost:
+	case strings.HasPrefix(p, "/delete/"):
 		return routeDeleteKey
-	case p != "/" && p != "/delete" && p != pathRestore && write:
+	case p == pathDeleteForm && method == http.MethodPost && isForm(contentType):
+		return routeDeleteForm
+	case p == "/" || p == pathRestore:
+	case write:
 		return routePut
-	case p != "/" && method == http.MethodDelete:
+	case method == http.MethodDelete:
 		return routeDelete
 	}
 	for _, f := range fixedRoutes {
@@ -143,11 +168,19 @@ func routeOf(method, p string) route {
 	return routeOther
 }
 
-// muxPattern is the ServeMux pattern of a fixed route: "/" alone must not
-// match every path.
-func (f fixedRoute) muxPattern() string {
-	if f.path == "/" {
-		return f.method + " /{$}"
+// methods are the methods some route takes; any other is a 405 on every
+// path.
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete}
+
+// allowedOn returns the methods that some route takes on the escaped path
+// p: the Allow of a 405 there. Every path but / takes the writes of a
+// key, so a request of no route is always a 405, never a 404.
+func allowedOn(p string) []string {
+	var allow []string
+	for _, m := range methods {
+		if routeOf(m, p, "") != routeOther {
+			allow = append(allow, m)
+		}
 	}
-	return f.method + " " + f.path
+	return allow
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,10 +91,6 @@ type Server struct {
 	// routes with a key, fixed for the others.
 	keyed [numRoutes]keyHandler
 	fixed [numRoutes]http.HandlerFunc
-	// mux answers the requests of no route, as net/http does for the
-	// fixed routes' paths: 405 with Allow, 404, or a redirect to the
-	// clean path.
-	mux *http.ServeMux
 	// csrf refuses a browser's state-changing request from another origin:
 	// a web page a LAN user opens must not write or delete keys.
 	csrf *http.CrossOriginProtection
@@ -161,16 +159,12 @@ func New(node Node, opts Options) *Server {
 		routeRestore:    s.handleRestore,
 		routeReplicate:  s.handleReplicate,
 	}
-	s.mux = http.NewServeMux()
-	for _, f := range fixedRoutes {
-		s.mux.Handle(f.muxPattern(), s.fixed[f.route])
-	}
 	return s
 }
 
 // ServeHTTP serves one request, counted in the metrics under its route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.met.serve(routeOf(r.Method, r.URL.EscapedPath()), w, r, s.serve)
+	s.met.serve(routeOf(r.Method, r.URL.EscapedPath(), r.Header.Get("Content-Type")), w, r, s.serve)
 }
 
 // serve hands r to the handler of its route rt.
@@ -191,7 +185,20 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
 		h(w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	wrongMethod(w, r.Method, allowedOn(r.URL.EscapedPath()), "this path")
+}
+
+// wrongMethod answers 405 with the methods allow that the path takes,
+// where is how the answer names the path. A GET of a key's path gets a
+// hint: a key is read at /get/<key>.
+func wrongMethod(w http.ResponseWriter, method string, allow []string, where string) {
+	list := strings.Join(allow, ", ")
+	w.Header().Set("Allow", list)
+	msg := fmt.Sprintf("%s takes %s", where, list)
+	if (method == http.MethodGet || method == http.MethodHead) && !slices.Contains(allow, http.MethodGet) {
+		msg += "; read a key with GET /get/<key>"
+	}
+	writeError(w, fmt.Errorf("%w: %s: %s", errMethod, method, msg))
 }
 
 type keyHandler func(w http.ResponseWriter, r *http.Request, key string)
@@ -204,8 +211,7 @@ func (s *Server) serveKey(w http.ResponseWriter, r *http.Request, k keyRoute, h 
 		allowed = allowed || r.Method == m
 	}
 	if !allowed {
-		w.Header().Set("Allow", strings.Join(k.methods, ", "))
-		writeError(w, fmt.Errorf("%w: %s %s", errMethod, r.Method, k.prefix+"<key>"))
+		wrongMethod(w, r.Method, k.methods, k.prefix+"<key>")
 		return
 	}
 	key, err := keyFromPath(r.URL.EscapedPath(), k.prefix)
@@ -414,6 +420,15 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, key string, wr cl
 		return
 	}
 	if wr.Delete {
+		// 200 either way, as the original; the header tells.
+		switch res.Existed {
+		case cluster.KeyExisted:
+			h.Set(ExistedHeader, "true")
+		case cluster.KeyAbsent:
+			h.Set(ExistedHeader, "false")
+			plain(w, http.StatusOK, "deleted on "+strings.Join(masters, ", ")+" (the key did not exist)\n")
+			return
+		}
 		plain(w, http.StatusOK, "deleted on "+strings.Join(masters, ", ")+"\n")
 		return
 	}
@@ -613,19 +628,7 @@ var (
 // urlencoded or multipart.
 func (s *Server) handleForm(w http.ResponseWriter, r *http.Request) {
 	// Room for the value plus the form's own encoding.
-	r.Body = http.MaxBytesReader(w, r.Body, 3*s.opts.MaxValueSize+64<<10)
-	var err error
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-		err = r.ParseMultipartForm(s.opts.MaxValueSize + 64<<10)
-	} else {
-		err = r.ParseForm()
-	}
-	if err != nil {
-		var maxBytes *http.MaxBytesError
-		if !errors.As(err, &maxBytes) {
-			err = fmt.Errorf("%w: %v", errBadForm, err)
-		}
-		writeError(w, err)
+	if !s.parseForm(w, r, 3*s.opts.MaxValueSize+64<<10, s.opts.MaxValueSize+64<<10) {
 		return
 	}
 	if r.MultipartForm != nil {
@@ -664,9 +667,14 @@ func (s *Server) handleForm(w http.ResponseWriter, r *http.Request) {
 // page's delete button, which cannot put the key in the path without
 // JavaScript.
 func (s *Server) handleDeleteForm(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		writeError(w, fmt.Errorf("%w: %v", errBadForm, err))
+	if !s.parseForm(w, r, 64<<10, 64<<10) {
+		return
+	}
+	if r.MultipartForm != nil {
+		defer func() { _ = r.MultipartForm.RemoveAll() }()
+	}
+	if _, ok := r.PostForm["key"]; !ok {
+		writeError(w, fmt.Errorf("%w: missing field \"key\" (a POST /delete with a form body deletes the key in field key; to store the key \"delete\", PUT /delete)", errBadForm))
 		return
 	}
 	key := r.PostFormValue("key")
@@ -675,6 +683,29 @@ func (s *Server) handleDeleteForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.handleDelete(w, r, key)
+}
+
+// parseForm reads a form body, urlencoded or multipart, of at most limit
+// bytes (a multipart form keeps at most memory of it in memory, the rest
+// in temporary files the caller removes). It answers the error itself and
+// reports whether the form was read.
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, limit, memory int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		err = r.ParseMultipartForm(memory)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
+		var maxBytes *http.MaxBytesError
+		if !errors.As(err, &maxBytes) {
+			err = fmt.Errorf("%w: %v", errBadForm, err)
+		}
+		writeError(w, err)
+		return false
+	}
+	return true
 }
 
 // wantsHTML reports whether the client is a browser that prefers a page.

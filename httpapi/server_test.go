@@ -980,9 +980,3 @@ func TestServer_Lookup_BadKey(t *testing.T) {
 		})
 	}
 }
-
-func TestServer_UnknownPath(t *testing.T) {
-	srv, _ := newTestServer(t, httpapi.Options{})
-	rec := serve(t, srv, http.MethodGet, "/nope", nil, nil)
-	assert.Equal(t, http.StatusNotFound, rec.Code)
-}

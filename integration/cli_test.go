@@ -77,6 +77,9 @@ func TestCLI_AgainstCluster(t *testing.T) {
 	require.Equal(t, 0, code, "delete: %s", errOut)
 	_, _, code = runCLI(t, a, "", "get", "greeting")
 	assert.Equal(t, 1, code, "deleted key is not found")
+	_, errOut, code = runCLI(t, a, "", "delete", "greeting")
+	assert.Equal(t, 1, code, "deleting a key that is gone exits 1, as the help says: %s", errOut)
+	assert.Contains(t, errOut, "the key did not exist")
 
 	_, errOut, code = runCLI(t, a, "", "get", "bad key")
 	assert.Equal(t, 2, code, "a bad key is an error: %s", errOut)

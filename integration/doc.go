@@ -21,7 +21,7 @@
 //
 // TestFault_Split runs each node in a network namespace of its own, joined
 // by veth pairs to bridges, so that a split cuts every packet between the
-// two sides (lan_test.go). Tests that only produce the README's figures
+// two sides (lan_test.go). Tests that only produce the figures of docs/durability.md
 // and take longer are built with -tags figures (make faults).
 //
 // TestAdversary (adversary_test.go, adversary_attacks_test.go) repeats
@@ -35,6 +35,13 @@
 // twice: open/<attack> against a cluster without a cluster key (the bounds
 // hold), keyed/<attack> against one with a key the forger lacks (no attack
 // has any effect).
+//
+// TestUpgrade_RollingFromPreviousRelease (upgrade_test.go) builds the
+// previous release's diststored from its commit (git archive, then go
+// build offline from the shared module cache; it fails naming git or the
+// commit when they are missing), runs four such nodes and replaces them
+// one by one with this tree's under load: the compatibility promise of
+// package mcast's doc, shown.
 //
 // The daemon is built once per run from ./cmd/diststored (before entering
 // the namespace, which has no network for module downloads). Tests run

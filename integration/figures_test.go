@@ -2,7 +2,7 @@
 
 package integration
 
-// Tests that only produce figures for the README and take longer than a
+// Tests that only produce figures for docs/ (durability, performance) and take longer than a
 // test of make test should; make faults runs them (-tags figures).
 
 import (

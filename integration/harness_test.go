@@ -52,7 +52,10 @@ type node struct {
 	dataDir string
 	logPath string
 	args    []string // extra flags
-	token   string   // client token the harness's requests carry, "" for none
+	// daemon is the diststored binary the node starts: daemonPath when
+	// empty. A test may change it between a stop and the next start.
+	daemon string
+	token  string // client token the harness's requests carry, "" for none
 	// lan and netnsPID are set for a node of a lan: it runs in the network
 	// namespace of the process netnsPID (see lan_test.go).
 	lan      *lan
@@ -75,6 +78,12 @@ type cluster struct {
 
 // nodeOption changes a node's flags before it starts.
 type nodeOption func(n *node)
+
+// withDaemon makes the node start the diststored binary at path instead
+// of daemonPath (a previous release's, to upgrade from).
+func withDaemon(path string) nodeOption {
+	return func(n *node) { n.daemon = path }
+}
 
 // withArgs adds flags to the node's command line.
 func withArgs(args ...string) nodeOption {
@@ -330,7 +339,7 @@ func (n *node) start(t testing.TB) {
 	if lvl := os.Getenv(envLogLevel); lvl != "" {
 		args = append(args, "--log-level", lvl)
 	}
-	fmt.Fprintf(logf, "==== harness: start #%d: %s %s\n", n.starts, daemonPath, strings.Join(args, " "))
+	fmt.Fprintf(logf, "==== harness: start #%d: %s %s\n", n.starts, n.binary(), strings.Join(args, " "))
 
 	cmd := n.command(args)
 	cmd.Dir = filepath.Dir(n.dataDir)
@@ -341,7 +350,7 @@ func (n *node) start(t testing.TB) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		t.Fatalf("node %s: starting %s: %v", n.addr, daemonPath, err)
+		t.Fatalf("node %s: starting %s: %v", n.addr, n.binary(), err)
 	}
 	done := make(chan struct{})
 	n.cmd, n.done, n.waitErr, n.stopped = cmd, done, nil, false
@@ -353,6 +362,14 @@ func (n *node) start(t testing.TB) {
 		n.mu.Unlock()
 		close(done)
 	}()
+}
+
+// binary is the diststored binary the node starts.
+func (n *node) binary() string {
+	if n.daemon != "" {
+		return n.daemon
+	}
+	return daemonPath
 }
 
 // daemonEnv is this process's environment without DISTSTORE_* variables,

@@ -158,9 +158,9 @@ func (from *node) reach(to *node) error {
 // node's own namespace when it has one.
 func (n *node) command(args []string) *exec.Cmd {
 	if n.netnsPID == 0 {
-		return exec.Command(daemonPath, args...)
+		return exec.Command(n.binary(), args...)
 	}
-	return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(n.netnsPID), "-n", "--", daemonPath}, args...)...)
+	return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(n.netnsPID), "-n", "--", n.binary()}, args...)...)
 }
 
 // clientSrc is the address the fault clients connect from: the node's own

@@ -76,6 +76,11 @@ func reexecInNetns() int {
 		return 1
 	}
 	defer cleanup()
+	// The upgrade test builds the previous release inside the namespace,
+	// offline: fetch the modules it needs while there is a network.
+	if err := prefetchPrevRelease(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v (TestUpgrade_RollingFromPreviousRelease will fail)\n", err)
+	}
 
 	self, err := os.Executable()
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestOriginal_Migration runs the README's migration procedure on a
+// TestOriginal_Migration runs the migration procedure of docs/original.md on a
 // cluster of original nodes that holds keys, under reads and writes:
 //
 //  1. add diststore nodes to the group;

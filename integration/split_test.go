@@ -14,7 +14,7 @@ import (
 
 // TestFault_Split splits a 6-node cluster for real (lan_test.go): side A
 // holds both masters and one other node, side B the other three nodes and
-// no master. It checks what the README says of a split:
+// no master. It checks what docs/durability.md says of a split:
 //
 //   - the split is real: neither side reaches the other, over HTTP or the
 //     group, while each side reaches itself;

@@ -47,6 +47,42 @@
 // unknown bits are kept, not rejected. A heartbeat names its masters in
 // order; "-" stands for an absent one, and "- <m2>" is malformed.
 //
+// # Compatibility between releases (rolling upgrades)
+//
+// Operators upgrade a cluster one node at a time, so nodes of two
+// consecutive releases run together for a while. What each release
+// promises the one before and the one after:
+//
+//   - Datagrams. The kinds and versions of the table above never change.
+//     diststore's own kinds carry the version token "1" right after the
+//     kind; a datagram of an unknown kind, or of a known kind with another
+//     version, fails Decode with ErrUnknownKind and the node drops it
+//     (logged at debug level) and carries on. A later release that needs
+//     another field sends a new kind or a new version beside the old one,
+//     never instead of it, for as long as it promises to mix with a
+//     release that knows only the old one. Unknown flag bits are kept.
+//     With a cluster key, the seal (package clusterkey: magic, version
+//     byte 0x01, then the sealed message) is the same in both releases.
+//   - Node-to-node HTTP. The replication stream (GET /replicate upgraded
+//     to "diststore-repl/1", package repl) is an addition: a node that
+//     answers the upgrade request with anything but 101 (an older
+//     diststore answers 404, the original answers as it answers any path)
+//     is sent each forwarded write as a request of its own,
+//     POST /local/<key> with its version, as before the stream existed;
+//     a 401 or 403 is a refusal of the credentials, not a fallback. The
+//     sender remembers for a minute that a node serves no stream, so a
+//     node replaced by a newer one on the same address gets streams again
+//     within a minute.
+//   - Data. The store's format (package store, bbolt) is the same in
+//     both releases: a node of the new release opens the data directory
+//     of the release before it in place, and keeps every key.
+//
+// integration's TestUpgrade_RollingFromPreviousRelease shows it: four
+// nodes of the release before the replication stream (commit 58b7bca)
+// are replaced one by one under load; the mixed cluster elects and syncs
+// its masters, each release lists the other's nodes as members, and no
+// acknowledged write is lost.
+//
 // # Transports and loopback multicast
 //
 // ListenUDP opens two sockets per node: a group socket bound to the group

@@ -601,7 +601,8 @@ for i in "${!rows_name[@]}"; do
 	if [ -n "${rows_note[$i]}" ]; then printf -- '- %s: %s\n' "${rows_name[$i]}" "${rows_note[$i]}"; fi
 done
 
-# The same table in Markdown, with the scale table, as the README shows them.
+# The same table in Markdown, with the scale table, as docs/performance.md and
+# docs/scale.md show them.
 md=${OUT%.json}.md
 {
 	echo "On $machine, $(date -u +%Y-%m-%d) (\`make bench\`, ${total}s):"

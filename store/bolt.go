@@ -592,15 +592,35 @@ type KeyEntry struct {
 // transaction and one fsync, and returns how many it applied. A sync
 // applies a dump this way.
 func (s *Bolt) PutMany(batch []KeyEntry) (int, error) {
+	return s.putNewer("put many", batch, nil)
+}
+
+// PutEach is Put of every entry of batch, in one transaction and one
+// fsync (shared with concurrent writers, see write), and returns the
+// entry held afterwards for each, in batch's order: the entry itself if
+// it was applied. A master applies a frame of replicated writes this way,
+// with no read transaction of its own per entry.
+func (s *Bolt) PutEach(batch []KeyEntry) ([]Entry, error) {
+	held := make([]Entry, len(batch))
+	if _, err := s.putNewer("put each", batch, held); err != nil {
+		return nil, err
+	}
+	return held, nil
+}
+
+// putNewer stores each entry of batch that is newer than what is held,
+// in one transaction, and returns how many it applied; held, when not
+// nil, receives the entry held afterwards for each.
+func (s *Bolt) putNewer(what string, batch []KeyEntry, held []Entry) (int, error) {
 	var applied int
 	var delta int64
 	err := s.write(func(tx *bolt.Tx) error {
 		applied, delta = 0, 0
 		b := tx.Bucket(bucketEntries)
-		for _, ke := range batch {
+		for i, ke := range batch {
 			k := []byte(ke.Key)
 			if len(k) == 0 {
-				return fmt.Errorf("put many: empty key")
+				return fmt.Errorf("%s: empty key", what)
 			}
 			if v := b.Get(k); v != nil {
 				cur, err := decodeEntry(v)
@@ -608,6 +628,9 @@ func (s *Bolt) PutMany(batch []KeyEntry) (int, error) {
 					return err
 				}
 				if !ke.Entry.Version.Newer(cur.Version) {
+					if held != nil {
+						held[i] = cur
+					}
 					continue
 				}
 				if !cur.Deleted {
@@ -619,6 +642,9 @@ func (s *Bolt) PutMany(batch []KeyEntry) (int, error) {
 			}
 			if !ke.Entry.Deleted {
 				delta++
+			}
+			if held != nil {
+				held[i] = ke.Entry
 			}
 			applied++
 		}
@@ -629,50 +655,4 @@ func (s *Bolt) PutMany(batch []KeyEntry) (int, error) {
 	}
 	s.live.Add(delta)
 	return applied, nil
-}
-
-// PutEach is Put of every entry of batch, in one transaction and one
-// fsync (shared with concurrent writers, see write), and returns the
-// entry held afterwards for each, in batch's order: the entry itself if
-// it was applied. A master applies a frame of replicated writes this way,
-// with no read transaction of its own per entry.
-func (s *Bolt) PutEach(batch []KeyEntry) ([]Entry, error) {
-	held := make([]Entry, len(batch))
-	var delta int64
-	err := s.write(func(tx *bolt.Tx) error {
-		delta = 0
-		b := tx.Bucket(bucketEntries)
-		for i, ke := range batch {
-			k := []byte(ke.Key)
-			if len(k) == 0 {
-				return fmt.Errorf("put each: empty key")
-			}
-			if v := b.Get(k); v != nil {
-				cur, err := decodeEntry(v)
-				if err != nil {
-					return err
-				}
-				if !ke.Entry.Version.Newer(cur.Version) {
-					held[i] = cur
-					continue
-				}
-				if !cur.Deleted {
-					delta--
-				}
-			}
-			if err := b.Put(k, encodeEntry(ke.Entry)); err != nil {
-				return err
-			}
-			if !ke.Entry.Deleted {
-				delta++
-			}
-			held[i] = ke.Entry
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("put %d entries: %w", len(batch), err)
-	}
-	s.live.Add(delta)
-	return held, nil
 }

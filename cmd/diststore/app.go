@@ -113,7 +113,7 @@ func osSystem() system {
 // urfave/cli/v2 writes to its global help flag while parsing, so two apps
 // must not Run at the same time; tests run one after the other.
 func newApp(sys system) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "diststore",
 		Usage:     "store, read and list keys of a diststore cluster",
 		UsageText: "diststore [--node NODE[,NODE...]] [--timeout DURATION] COMMAND [options] [arguments]",
@@ -138,7 +138,7 @@ func newApp(sys system) *cli.App {
 			&cli.DurationFlag{
 				Name:  flagTimeout,
 				Value: defaultTimeout,
-				Usage: "give up on a request after `DURATION`, reading the answer included; 0 means never",
+				Usage: timeoutUsage,
 			},
 		},
 		Commands: []*cli.Command{
@@ -162,7 +162,30 @@ func newApp(sys system) *cli.App {
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to exit codes
 	}
+	// A command's help shows its own options only: say where the global
+	// ones are.
+	for _, cmd := range app.Commands {
+		if cmd.Name == "keygen" || cmd.Name == "version" { // they ask no node
+			continue
+		}
+		if cmd.Description != "" {
+			cmd.Description += "\n\n"
+		}
+		cmd.Description += globalOptionsHelp
+	}
+	return app
 }
+
+// timeoutUsage is the help of --timeout.
+const timeoutUsage = "give up on a node after `DURATION` without its answer to a request, reading the " +
+	"answer included (backup, restore: without its next bytes); 0 means never"
+
+// globalOptionsHelp ends the help of every command that asks a node.
+var globalOptionsHelp = "Global options go before the command (diststore --timeout 30s COMMAND ...):\n" +
+	"  --node NODE[,NODE...]  the nodes to talk to; env " + envNode + "; default: the local node\n" +
+	"  --timeout DURATION     give up on a node after DURATION without its answer to a request,\n" +
+	"                         reading the answer included (backup, restore: without its next\n" +
+	"                         bytes); 0 means never; default " + defaultTimeout.String()
 
 // onUsageError turns a flag the cli package could not parse into a
 // one-line usageError, without printing the help.

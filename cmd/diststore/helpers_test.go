@@ -32,6 +32,9 @@ type fakeNode struct {
 	failWrites string
 	// status is what GET /status answers, verbatim.
 	status string
+	// oldNode: a delete's answer does not say whether the key existed,
+	// as a node before X-Diststore-Existed, or the original.
+	oldNode bool
 }
 
 // seen is a request as the fake node received it.
@@ -165,15 +168,17 @@ func (n *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		if _, held := n.values[k]; !held {
-			http.Error(w, "key not found: "+k, http.StatusNotFound)
-			return
-		}
-		if im := r.Header.Get("If-Match"); im != "" && im != etag(k) {
+		// As a node does: 200 whether or not the key existed, and
+		// X-Diststore-Existed says which (an old node does not).
+		_, held := n.values[k]
+		if im := r.Header.Get("If-Match"); im != "" && (!held || im != "*" && im != etag(k)) {
 			http.Error(w, "version mismatch", http.StatusPreconditionFailed)
 			return
 		}
 		delete(n.values, k)
+		if !n.oldNode {
+			w.Header().Set("X-Diststore-Existed", strconv.FormatBool(held))
+		}
 		_, _ = io.WriteString(w, "deleted on 127.0.2.1, 127.0.2.2\n")
 	default:
 		http.NotFound(w, r)

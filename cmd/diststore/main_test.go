@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/diststore/diststore/client"
 	"github.com/diststore/diststore/internal/cliout"
@@ -60,4 +61,31 @@ func TestOneLine(t *testing.T) {
 func TestRun_NoBench(t *testing.T) {
 	res := runCLI(t, testSystem{}, "bench")
 	assert.Equal(t, result{code: 2, stderr: "diststore: unknown command \"bench\" (see diststore --help)\n"}, res)
+}
+
+// TestRun_Help_SaysWhatTheOptionsDo: each command's help names the
+// options it takes and the global ones, and the rules a user trips on.
+func TestRun_Help_SaysWhatTheOptionsDo(t *testing.T) {
+	help := func(cmd string) string {
+		res := runCLI(t, testSystem{}, cmd, "--help")
+		require.Equal(t, 0, res.code, res.stderr)
+		return res.stdout
+	}
+	for _, cmd := range []string{"put", "get", "delete", "list", "status", "backup", "restore"} {
+		h := help(cmd)
+		assert.Contains(t, h, "--timeout DURATION", "%s --help", cmd)
+		assert.Contains(t, h, "--node NODE", "%s --help", cmd)
+	}
+	put := help("put")
+	assert.Contains(t, put, "stored verbatim")
+	assert.Contains(t, put, "printf %s hello | diststore put greeting")
+	assert.Contains(t, put, "diststore put greeting < file")
+	assert.Contains(t, put, `--if-match ETAG  store only if the key's current version is ETAG`)
+	assert.Contains(t, put, "exit 2")
+	del := help("delete")
+	assert.Contains(t, del, "Exit status 1 if the key did not exist")
+	assert.Contains(t, del, `--if-match ETAG  delete only if the key's current version is ETAG`)
+	assert.NotContains(t, help("version"), "--timeout", "version asks no node")
+	top := runCLI(t, testSystem{}, "--help").stdout
+	assert.Contains(t, top, "--timeout DURATION  give up on a node after DURATION")
 }

@@ -16,12 +16,18 @@ func putCommand(sys system) *cli.Command {
 		Name:      "put",
 		Usage:     "store VALUE, or standard input, under KEY on the node and every master",
 		ArgsUsage: "KEY [VALUE]",
-		Description: "Without VALUE the value is all of standard input, byte for byte. On success it\n" +
-			"prints the node's answer, which names the masters that hold the value.",
+		Description: "Without VALUE the value is all of standard input, stored verbatim, byte for byte:\n" +
+			"a trailing newline is part of the value (echo hello | diststore put greeting stores\n" +
+			"6 bytes, \"hello\\n\"). To store what VALUE would, without the newline:\n" +
+			"  printf %s hello | diststore put greeting\n" +
+			"  diststore put greeting < file\n" +
+			"On success it prints the node's answer, which names the masters that hold the value.\n" +
+			"With --if-match or --if-absent, a condition that fails is exit status 2 (412) and\n" +
+			"nothing is stored; such a write is never sent twice.",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "ttl", Usage: "let the key expire after `DURATION` (30s, 1h)"},
-			&cli.StringFlag{Name: "if-match", Usage: "store only if the key's current version is `ETAG` (as get -v prints it)"},
-			&cli.BoolFlag{Name: "if-absent", Usage: "store only if the key does not exist yet"},
+			&cli.StringFlag{Name: "if-match", Usage: "store only if the key's current version is `ETAG` (as get -v prints it; \"*\": if it exists); else exit 2 with \"412\""},
+			&cli.BoolFlag{Name: "if-absent", Usage: "store only if the key does not exist yet; else exit 2 with \"412\""},
 		},
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {

@@ -128,3 +128,17 @@ func TestPut_NodeDown(t *testing.T) {
 	res := runCLI(t, testSystem{}, "--node", u, "put", "k", "v")
 	assert.Equal(t, result{code: 2, stderr: "diststore: cannot reach node " + u + ": connection refused\n"}, res)
 }
+
+// TestPut_Stdin_StoredVerbatim_RealNode: what goes in on standard input
+// comes out of get byte for byte through a real node: a trailing newline
+// and NUL bytes included.
+func TestPut_Stdin_StoredVerbatim_RealNode(t *testing.T) {
+	node := startNode(t)
+	for _, value := range []string{"hello\n", "hello", "\x00", "a\x00b\x00\n\n", "\r\n", "\xff\xfe\x00\n"} {
+		res := runCLI(t, testSystem{stdin: strings.NewReader(value)}, "--node", node.URL, "put", "k")
+		require.Equal(t, 0, res.code, res.stderr)
+		res = runCLI(t, testSystem{}, "--node", node.URL, "get", "k")
+		require.Equal(t, 0, res.code, res.stderr)
+		assert.Equal(t, []byte(value), []byte(res.stdout), "%q", value)
+	}
+}

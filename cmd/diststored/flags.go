@@ -71,6 +71,7 @@ const (
 // environment, config file and defaults, in that order of precedence.
 type settings struct {
 	Bind             netip.Addr     // resolved, exactly one IPv4 address
+	BindNote         string         // why Bind is not what the bind template gave ("" if it is), for the log
 	HTTPPort         int            // 1–65535
 	Group            netip.AddrPort // multicast group address and port
 	UnicastPort      int            // 0–65535; 0 = one the kernel picks
@@ -147,7 +148,7 @@ func Flags() []cli.Flag {
 			EnvVars:   []string{envVar(flagConfig)},
 			TakesFile: true,
 		},
-		str(flagBind, defaultBind, "the node's `ADDRESS`: an IPv4 address or a go-sockaddr template that resolves to exactly one, e.g. '"+nodecfg.BindHint+"'"),
+		str(flagBind, defaultBind, "the node's `ADDRESS`: an IPv4 address or a go-sockaddr template that resolves to exactly one, e.g. '"+nodecfg.BindHint+"' (a template that gives an IPv6 address of an interface with an IPv4 address gives that IPv4 address)"),
 		port(flagHTTPPort, defaultHTTPPort, "HTTP `PORT`, the same on every node"),
 		str(flagMulticastAddr, defaultMulticastAddr, "multicast group `ADDRESS` (IPv4, not in 224.0.0.0/24)"),
 		port(flagMulticastPort, defaultMulticastPort, "multicast group `PORT`"),
@@ -196,6 +197,8 @@ type loader struct {
 	configPaths []string
 	// expand evaluates a go-sockaddr template (template.Parse).
 	expand func(tmpl string) (string, error)
+	// interfaces lists the machine's interfaces (nodecfg.SystemInterfaces).
+	interfaces func() ([]nodecfg.Interface, error)
 }
 
 // defaultLoader returns the loader diststored uses.
@@ -203,6 +206,7 @@ func defaultLoader() loader {
 	return loader{
 		configPaths: nodecfg.DefaultPaths(),
 		expand:      template.Parse,
+		interfaces:  nodecfg.SystemInterfaces,
 	}
 }
 
@@ -280,7 +284,10 @@ func (l loader) load(c *cli.Context) (settings, error) {
 		{flagLogFormat, func(t string) (err error) { s.LogFormat, err = parseLogFormat(t); return err }},
 		{flagLogLevel, func(t string) (err error) { s.LogLevel, err = parseLogLevel(t); return err }},
 		// Last: the only step that looks at the machine's interfaces.
-		{flagBind, func(t string) (err error) { s.Bind, err = nodecfg.ResolveBind(t, l.expand); return err }},
+		{flagBind, func(t string) (err error) {
+			s.Bind, s.BindNote, err = nodecfg.ResolveBindOn(t, l.expand, l.interfaces)
+			return err
+		}},
 	}
 	for _, st := range steps {
 		text, source := src.lookup(st.flag)

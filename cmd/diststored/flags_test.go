@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"github.com/diststore/diststore/internal/join"
 	"github.com/diststore/diststore/internal/nodecfg"
 	"io"
@@ -33,7 +34,18 @@ func testLoader(paths ...string) loader {
 			}
 			return template.Parse(tmpl)
 		},
+		interfaces: testInterfaces,
 	}
+}
+
+// testInterfaces is a dual-stack machine: eth0 has an IPv6 ULA, then an
+// IPv4 address (from the loopback range: only ever parsed here).
+func testInterfaces() ([]nodecfg.Interface, error) {
+	return []nodecfg.Interface{
+		{Name: "lo", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}},
+		{Name: "eth0", Addrs: []netip.Addr{netip.MustParseAddr("fd00::2"), netip.MustParseAddr("127.0.2.9")}},
+		{Name: "eth1", Addrs: []netip.Addr{netip.MustParseAddr("fd00::3")}},
+	}, nil
 }
 
 // clearEnv unsets every DISTSTORE_* variable of our flags for the test.
@@ -509,4 +521,30 @@ func TestLoadSettings_BindTemplate(t *testing.T) {
 	tmpl = `{{ GetAllInterfaces | include "name" "^no-such-interface$" | attr "address" }}`
 	_, err = runLoad(t, testLoader(), "--bind", tmpl)
 	require.EqualError(t, err, `--bind '`+tmpl+`': resolved to no address; give an address or a template such as `+nodecfg.BindHint)
+}
+
+// TestLoadSettings_BindDualStack: the README's
+// --bind '{{ GetInterfaceIP "eth0" }}' on a dual-stack host whose
+// go-sockaddr answers the IPv6 address starts on the interface's IPv4
+// address and says so; on an interface with no IPv4 address it refuses,
+// naming the flag.
+func TestLoadSettings_BindDualStack(t *testing.T) {
+	clearEnv(t)
+	l := testLoader()
+	l.expand = func(tmpl string) (string, error) {
+		switch tmpl {
+		case `{{ GetInterfaceIP "eth0" }}`:
+			return "fd00::2", nil
+		case `{{ GetInterfaceIP "eth1" }}`:
+			return "fd00::3", nil
+		}
+		return "", fmt.Errorf("unexpected template %s", tmpl)
+	}
+	got, err := runLoad(t, l, "--bind", `{{ GetInterfaceIP "eth0" }}`)
+	require.NoError(t, err)
+	assert.Equal(t, netip.MustParseAddr("127.0.2.9"), got.Bind)
+	assert.Equal(t, "the bind template gave fd00::2, an IPv6 address of eth0; using its IPv4 address 127.0.2.9", got.BindNote)
+
+	_, err = runLoad(t, l, "--bind", `{{ GetInterfaceIP "eth1" }}`)
+	require.ErrorContains(t, err, `--bind '{{ GetInterfaceIP "eth1" }}': resolved to fd00::3, an IPv6 address of eth1, which has no IPv4 address`)
 }

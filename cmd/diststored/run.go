@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,6 +59,9 @@ func run(c *cli.Context) error {
 		return err
 	}
 	log := newLogger(c.App.ErrWriter, s.LogFormat, s.LogLevel)
+	if s.BindNote != "" {
+		log.Info(s.BindNote, "bind", s.Bind.String())
+	}
 	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -129,11 +131,9 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fresh := newConnTracker()
 	handler := httpapi.New(node, httpapi.Options{MaxValueSize: s.MaxValueSize, Logger: log,
 		Ring: sec.ring, Tokens: sec.tokens})
 	srv := &http.Server{
-		ConnState:         fresh.track,
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -164,13 +164,12 @@ func run(c *cli.Context) error {
 		defer stopPprof()
 	}
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	api := startAPI(srv, ln)
 
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: signal received")
-	case err := <-served:
+	case err := <-api.served:
 		_ = handler.Close()
 		_ = node.Close()
 		return fmt.Errorf("http server: %w", err)
@@ -178,20 +177,7 @@ func run(c *cli.Context) error {
 	hctx, hcancel := context.WithTimeout(context.Background(), handoffTimeout)
 	node.Leave(hctx)
 	hcancel()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	srv.SetKeepAlivesEnabled(false)
-	// Shutdown would wait up to 5 s for connections that never sent a
-	// request (a client's spare pooled connection). They carry no work:
-	// stop accepting, then close them.
-	_ = ln.Close()
-	fresh.closeAll()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("in-flight requests cut short", "err", err)
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-		log.Warn("http server", "err", err)
-	}
+	api.stop(shutdownTimeout, log)
 	// The replication streams are hijacked connections, which Shutdown
 	// leaves alone: each finishes the writes it read, then closes.
 	_ = handler.Close()
@@ -241,34 +227,6 @@ func servePprof(addr netip.AddrPort, log *slog.Logger) (func(), error) {
 		_ = srv.Close()
 		<-done
 	}, nil
-}
-
-// connTracker remembers the server's connections that have not yet sent
-// a request (http.StateNew).
-type connTracker struct {
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]struct{}
-}
-
-func newConnTracker() *connTracker { return &connTracker{conns: map[net.Conn]struct{}{}} }
-
-func (t *connTracker) track(c net.Conn, state http.ConnState) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if state == http.StateNew {
-		t.conns[c] = struct{}{}
-	} else {
-		delete(t.conns, c)
-	}
-}
-
-func (t *connTracker) closeAll() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for c := range t.conns {
-		_ = c.Close()
-		delete(t.conns, c)
-	}
 }
 
 // newLogger returns a structured logger writing one line per event.

@@ -1,8 +1,12 @@
 //go:build debpackage
 
-// Package debian_test checks the Debian package: test-install.sh builds it,
-// runs lintian, installs it, uses the node it starts, reinstalls, stops and
-// purges it, all inside a private network namespace.
+// Package debian_test checks the Debian package: test-install.sh builds it
+// and a version-bumped rebuild, runs lintian, and inside a private network
+// and PID namespace installs, upgrades and purges it with supervisord not
+// running (the install says how to start the node), then with supervisord
+// running installs it, uses the node it starts, reinstalls, upgrades,
+// switches the host to systemd, removes and purges it. No install or
+// upgrade may print an error.
 //
 // It changes the machine (installs and purges a package), so it is built
 // only with -tags debpackage, as make test and make test-deb build it:
@@ -21,7 +25,7 @@ import (
 	"time"
 )
 
-// testTimeout bounds the whole script; it takes about a minute.
+// testTimeout bounds the whole script; it takes about two minutes.
 const testTimeout = 7 * time.Minute
 
 func TestDebPackage_InstallUsePurge(t *testing.T) {

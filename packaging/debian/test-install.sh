@@ -1,6 +1,18 @@
 #!/usr/bin/env bash
-# test-install.sh: build the Debian package, lint it, install it, use the
-# node it starts, reinstall, stop, purge, and check what is left. Run as root
+# test-install.sh: build the Debian package (and a rebuild of it with a
+# higher version), lint it, and check it on the two kinds of host:
+#
+#   1. supervisord not running: the install succeeds, starts nothing and
+#      says how to start the node; the upgrade says nothing; purge.
+#   2. supervisord running: the install starts the node; use it; reinstall
+#      (an edited conffile survives); upgrade to the rebuild (the node is
+#      restarted on the new binary); stop; switch the host to systemd (the
+#      program file deleted): a reinstall leaves supervisord alone; remove;
+#      purge; and check what is left.
+#
+# Every install, reinstall and upgrade must print nothing alarming: no
+# error from supervisorctl or dpkg, no "diststore:" line from the
+# maintainer scripts but the first install's hint of case 1. Run as root
 # by deb_test.go (`make test-deb`, or CI).
 #
 # Safety: a diststored bound to a non-loopback address multicasts on the
@@ -19,7 +31,7 @@
 # the namespace: then the script says so and stops before changing anything.
 #
 # Usage: test-install.sh                 (host side; enters the namespace)
-#        test-install.sh --in-netns DEB  (inside it; internal)
+#        test-install.sh --in-netns DEB DEB2  (inside it; internal)
 set -euo pipefail
 
 NODE=127.0.2.1
@@ -113,6 +125,18 @@ host() {
 	deb=$(ls "$out"/diststore_*.deb)
 	[ "$(echo "$deb" | wc -l)" = 1 ] || fail "want one package in $out, got: $deb"
 	log "built $deb"
+	# The upgrade: the same tree rebuilt with a higher package version and
+	# another version in the binaries, so the test can tell them apart.
+	local v1 deb2
+	v1=$(dpkg-deb -f "$deb" Version)
+	mkdir -m 0755 "$out/upgrade"
+	log "make deb (upgrade: $v1.1)"
+	DEB_VERSION="$v1.1" timeout 300 make -C "$root" --no-print-directory deb \
+		DEB_OUT="$out/upgrade" VERSION=upgrade-test
+	deb2=$(ls "$out"/upgrade/diststore_*.deb)
+	[ "$(echo "$deb2" | wc -l)" = 1 ] || fail "want one package in $out/upgrade, got: $deb2"
+	dpkg --compare-versions "$(dpkg-deb -f "$deb2" Version)" gt "$v1" || fail "$deb2 does not upgrade $deb"
+	log "built $deb2"
 	dpkg-deb -I "$deb"
 	dpkg-deb -c "$deb"
 
@@ -126,7 +150,7 @@ host() {
 	local rc=0
 	# bash is the namespace's init: when it exits, the kernel ends every
 	# process left in the namespace.
-	unshare --net --pid --fork --mount-proc -- bash "$self" --in-netns "$deb" || rc=$?
+	unshare --net --pid --fork --mount-proc -- bash "$self" --in-netns "$deb" "$deb2" || rc=$?
 
 	# Whatever happened inside, nothing may be left behind.
 	[ -z "$(supervisord_pids)" ] || fail "a supervisord is left running: $(supervisord_pids)"
@@ -137,6 +161,7 @@ host() {
 
 # ------------------------------------------------------- inside the netns
 supervisord_pid=
+work= # the apt-get outputs
 
 cleanup() {
 	local rc=$?
@@ -147,6 +172,7 @@ cleanup() {
 		DEBIAN_FRONTEND=noninteractive timeout 120 dpkg --purge diststore </dev/null
 	fi
 	rm -f "$CFG" "$CFG".dpkg-* # written by this test, whether the package got it or not
+	[ -z "$work" ] || rm -rf "$work"
 	if [ -n "$supervisord_pid" ] && kill -0 "$supervisord_pid" 2>/dev/null; then
 		# SIGTERM: supervisord stops its programs (stopwaitsecs=30) and exits.
 		log "cleanup: stopping supervisord $supervisord_pid (ours)"
@@ -174,12 +200,49 @@ cleanup() {
 	exit "$rc"
 }
 
+# apt_quiet NAME ARGS...: run apt-get ARGS, its output (with that of the
+# maintainer scripts) saved in $work/NAME.out and shown; fail if it failed
+# or if the output has anything alarming: an error or warning from dpkg or
+# supervisorctl, or a "diststore:" line from the maintainer scripts but
+# the hint of a first install without supervisord.
+apt_quiet() {
+	local name=$1 rc=0 bad
+	shift
+	timeout 180 apt-get "$@" </dev/null >"$work/$name.raw" 2>&1 || rc=$?
+	# apt runs dpkg on a pseudo-terminal: its lines end in CR LF.
+	tr -d '\r' <"$work/$name.raw" >"$work/$name.out"
+	sed 's/^/    | /' "$work/$name.out"
+	[ "$rc" = 0 ] || fail "apt-get $*: exit $rc"
+	bad=$(grep -E -i 'error|warning|fail|refused|no such|unix://|traceback|denied' "$work/$name.out" |
+		grep -v -E '^diststore: ' || true)
+	bad+=$(grep -E '^diststore: ' "$work/$name.out" | grep -v -F -x -f "$work/hint" || true)
+	[ -z "$bad" ] || fail "apt-get $name printed: $bad"
+}
+
+# write_cfg: the node on lo only, written before the package is installed.
+write_cfg() {
+	log "writing $CFG before the install"
+	cat >"$CFG" <<-CFG
+		# written by test-install.sh: the node on lo only
+		[diststored]
+		bind = $NODE
+		interface = lo
+		data_dir = /var/lib/diststore
+	CFG
+}
+
+# started_version: the version the node's last start logged.
+started_version() {
+	grep 'msg="diststored started"' "$NODE_LOG" | tail -1 | sed -n 's/.* version=\([^ ]*\).*/\1/p'
+}
+
 in_netns() {
-	local deb=$1
+	local deb=$1 deb2=$2
 	# Cleanup relies on it: this shell is the init of its own PID namespace.
 	[ $$ = 1 ] || fail "not the init of a private PID namespace (pid $$)"
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
+	work=$(mktemp -d "${TMPDIR:-/tmp}/diststore-debtest-out.XXXXXX")
 
 	# Only lo exists here. Multicast stays on it.
 	# (ip, not /sys/class/net: sysfs shows the namespace that mounted it.)
@@ -190,15 +253,37 @@ in_netns() {
 	ip link set lo multicast on
 	ip route add 224.0.0.0/4 dev lo
 
-	log "writing $CFG before the install"
-	cat >"$CFG" <<-EOF
-		# written by test-install.sh: the node on lo only
-		[diststored]
-		bind = $NODE
-		interface = lo
-		data_dir = /var/lib/diststore
-	EOF
+	export DEBIAN_FRONTEND=noninteractive
+	local v2
+	v2=$(dpkg-deb -f "$deb2" Version)
 
+	# ---- 1. supervisord not running ----
+	[ -z "$(supervisord_pids)" ] || fail "a supervisord runs in the namespace: $(supervisord_pids)"
+	write_cfg
+	# The hint a first install prints here: supervisor is installed but
+	# supervisord is not running.
+	cat >"$work/hint" <<-HINT
+		diststore: the node is not started. Edit /etc/diststored.cfg (bind, interface) first, then:
+		diststore:   start supervisord, which runs it (program file $SUPERVISOR_CONF)
+		diststore: see /usr/share/doc/diststore/README.Debian
+	HINT
+	log "apt-get install $deb (supervisord not running)"
+	apt_quiet install-nosup install -y --no-install-recommends -o Dpkg::Options::=--force-confold "$deb"
+	grep -qxF "$(head -1 "$work/hint")" "$work/install-nosup.out" ||
+		fail "the install without supervisord did not say how to start the node"
+	[ -x /usr/bin/diststored ] || fail "/usr/bin/diststored not installed"
+	[ -z "$(pgrep -x diststored || true)" ] || fail "a diststored runs, yet nothing should start it"
+	: >"$work/hint" # from now on, no "diststore:" line at all
+	log "apt-get install $deb2 (upgrade, supervisord not running)"
+	apt_quiet upgrade-nosup install -y --no-install-recommends "$deb2"
+	[ "$(dpkg-query -W -f '${Version}' diststore)" = "$v2" ] || fail "not upgraded to $v2"
+	[ -z "$(pgrep -x diststored || true)" ] || fail "a diststored runs after the upgrade, yet nothing should start it"
+	log "apt-get purge diststore (supervisord not running)"
+	apt_quiet purge-nosup purge -y diststore
+	[ ! -e /usr/bin/diststored ] || fail "/usr/bin/diststored left after purge"
+
+	# ---- 2. supervisord running ----
+	write_cfg
 	log "starting supervisord inside the namespace"
 	local log_offset=0
 	[ ! -f "$SUPERVISORD_LOG" ] || log_offset=$(stat -c %s "$SUPERVISORD_LOG")
@@ -207,19 +292,17 @@ in_netns() {
 	# The maintainer scripts' supervisorctl must reach this one.
 	poll 30 "supervisord $supervisord_pid answering" sh -c "[ \"\$(supervisorctl pid)\" = $supervisord_pid ]"
 
-	export DEBIAN_FRONTEND=noninteractive
 	log "apt-get install $deb"
 	# The namespace has no network: the dependencies must be installed
 	# already. --force-confold keeps our $CFG when dpkg finds it there.
-	timeout 180 apt-get install -y --no-install-recommends \
-		-o Dpkg::Options::=--force-confold "$deb" </dev/null
+	apt_quiet install install -y --no-install-recommends -o Dpkg::Options::=--force-confold "$deb"
 
 	log "checking the installed files"
 	getent passwd diststore | grep -q ':/var/lib/diststore:/usr/sbin/nologin$' || fail "user diststore: $(getent passwd diststore)"
 	getent group diststore >/dev/null || fail "no group diststore"
 	[ "$(stat -c '%U:%G %a' /var/lib/diststore)" = "diststore:diststore 750" ] ||
 		fail "/var/lib/diststore is $(stat -c '%U:%G %a' /var/lib/diststore)"
-	local f
+	local f left
 	for f in /usr/bin/diststored "$CFG" "$SUPERVISOR_CONF" /lib/systemd/system/diststored.service \
 		/usr/share/man/man8/diststored.8.gz /usr/share/doc/diststore/copyright \
 		/usr/share/diststore/monitoring/diststore-dashboard.json /usr/share/diststore/monitoring/diststore-alerts.yml; do
@@ -233,6 +316,10 @@ in_netns() {
 	local bins
 	bins=$(dpkg -L diststore | grep '^/usr/bin/' | sort | tr '\n' ' ')
 	[ "$bins" = "/usr/bin/diststore /usr/bin/diststored " ] || fail "the package ships $bins, want /usr/bin/diststore /usr/bin/diststored"
+	# supervisor is recommended, not required: a systemd-only host
+	# installs the package without it.
+	dpkg-deb -f "$deb" Depends | grep -qw supervisor && fail "the package depends on supervisor"
+	dpkg-deb -f "$deb" Recommends | grep -qw supervisor || fail "the package does not recommend supervisor"
 
 	log "waiting for the node to be ready"
 	poll 60 "GET /readyz" curl -fsS --max-time 2 "http://$NODE:$PORT/readyz"
@@ -256,11 +343,23 @@ in_netns() {
 	echo "# edited by test-install.sh ($value)" >>"$CFG"
 	# No conffile option this time: the packaged file did not change, so
 	# dpkg must keep the edit without asking (a prompt would fail on EOF).
-	timeout 180 apt-get install -y --reinstall --no-install-recommends "$deb" </dev/null
+	apt_quiet reinstall install -y --reinstall --no-install-recommends "$deb"
 	grep -qx "# edited by test-install.sh ($value)" "$CFG" || fail "the edit of $CFG did not survive the reinstall"
 	poll 60 "GET /readyz after the reinstall" curl -fsS --max-time 2 "http://$NODE:$PORT/readyz"
 	poll 30 "diststored RUNNING after the reinstall" sh -c 'supervisorctl status diststored | grep -q RUNNING'
-	[ "$(supervisorctl pid diststored)" != "$pid" ] || fail "the reinstall did not restart diststored"
+	local pid2
+	pid2=$(supervisorctl pid diststored)
+	[ "$pid2" != "$pid" ] || fail "the reinstall did not restart diststored"
+
+	log "apt-get install $deb2 (upgrade to $v2)"
+	apt_quiet upgrade install -y --no-install-recommends "$deb2"
+	[ "$(dpkg-query -W -f '${Version}' diststore)" = "$v2" ] || fail "not upgraded to $v2"
+	poll 60 "GET /readyz after the upgrade" curl -fsS --max-time 2 "http://$NODE:$PORT/readyz"
+	poll 30 "diststored RUNNING after the upgrade" sh -c 'supervisorctl status diststored | grep -q RUNNING'
+	[ "$(supervisorctl pid diststored)" != "$pid2" ] || fail "the upgrade did not restart diststored"
+	[ "$(started_version)" = upgrade-test ] || fail "after the upgrade the node started version '$(started_version)', want upgrade-test"
+	[ "$(curl -fsS --max-time 10 "http://$NODE:$PORT/get/debtest")" = "$value" ] || fail "GET /get/debtest after the upgrade"
+	log "upgraded: the node runs version upgrade-test and still serves debtest"
 
 	log "stopping diststored"
 	timeout 60 supervisorctl stop diststored
@@ -273,8 +372,24 @@ in_netns() {
 	log "node log:"
 	sed 's/^/    /' "$NODE_LOG"
 
+	log "switching to systemd: deleting $SUPERVISOR_CONF, then reinstalling"
+	# As README.Debian says. supervisord still runs, for other programs.
+	rm "$SUPERVISOR_CONF"
+	timeout 60 supervisorctl reread >/dev/null
+	timeout 60 supervisorctl update >/dev/null
+	apt_quiet reinstall-systemd install -y --reinstall --no-install-recommends "$deb2"
+	[ ! -e "$SUPERVISOR_CONF" ] || fail "the reinstall put $SUPERVISOR_CONF back"
+	status=$(supervisorctl status diststored 2>&1 || true)
+	case $status in *"no such process"*) ;; *) fail "the reinstall gave supervisord diststored again: $status" ;; esac
+	[ -z "$(pgrep -x diststored || true)" ] || fail "a diststored runs, yet the host was switched to systemd"
+	log "switching back: restoring $SUPERVISOR_CONF"
+	apt_quiet reinstall-back install -y --reinstall --no-install-recommends \
+		-o Dpkg::Options::=--force-confmiss "$deb2"
+	[ -e "$SUPERVISOR_CONF" ] || fail "--force-confmiss did not restore $SUPERVISOR_CONF"
+	poll 30 "diststored RUNNING after switching back" sh -c 'supervisorctl status diststored | grep -q RUNNING'
+
 	log "apt-get remove diststore (keeps settings, data and user)"
-	timeout 180 apt-get remove -y diststore </dev/null
+	apt_quiet remove remove -y diststore
 	[ ! -e /usr/bin/diststored ] || fail "/usr/bin/diststored left after remove"
 	for f in "$CFG" "$SUPERVISOR_CONF" /var/lib/diststore; do
 		[ -e "$f" ] || fail "$f gone after a plain remove"
@@ -284,7 +399,7 @@ in_netns() {
 	case $status in *"no such process"*) ;; *) fail "supervisord still has diststored after remove: $status" ;; esac
 
 	log "apt-get purge diststore"
-	timeout 180 apt-get purge -y diststore </dev/null
+	apt_quiet purge purge -y diststore
 	! getent passwd diststore >/dev/null || fail "user diststore left"
 	! getent group diststore >/dev/null || fail "group diststore left"
 	for f in /var/lib/diststore /var/log/diststore "$CFG" "$CFG".dpkg-dist "$SUPERVISOR_CONF" /usr/bin/diststored; do
@@ -292,6 +407,10 @@ in_netns() {
 	done
 	status=$(supervisorctl status diststored 2>&1 || true)
 	case $status in *"no such process"*) ;; *) fail "supervisord still knows diststored: $status" ;; esac
+	# Nor systemd: no unit state that deb-systemd-helper kept, no link.
+	left=$(find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
+		/etc/systemd/system -name 'diststored.service*' 2>/dev/null || true)
+	[ -z "$left" ] || fail "systemd state left after purge: $left"
 	log "supervisord log (this run):"
 	tail -c +$((log_offset + 1)) "$SUPERVISORD_LOG" | sed 's/^/    /'
 	! tail -c +$((log_offset + 1)) "$SUPERVISORD_LOG" | grep -E 'spawnerr|FATAL|BACKOFF|exit status [1-9]' ||
@@ -300,7 +419,7 @@ in_netns() {
 }
 
 case ${1:-} in
---in-netns) in_netns "$2" ;;
+--in-netns) in_netns "$2" "$3" ;;
 "") host ;;
 *) fail "usage: $0" ;;
 esac

@@ -94,9 +94,12 @@ const maxNamedMasters = 4
 // membership: it has seeds, or no group.
 func (n *Node) unicastOn() bool { return n.cfg.Seeds != nil || n.cfg.NoMulticast }
 
-// byGroup reports whether m hears this node's multicasts: its own
-// heartbeats arrive on the group and this node multicasts.
-func (n *Node) byGroup(m *member) bool { return !n.cfg.NoMulticast && m.viaGroup }
+// byGroup reports whether m hears this node's multicasts: this node
+// multicasts and m's own heartbeats arrived on the group within the last
+// two intervals (it has missed at most one there).
+func (n *Node) byGroup(m *member) bool {
+	return !n.cfg.NoMulticast && !m.groupAt.IsZero() && n.now().Sub(m.groupAt) <= 2*n.cfg.HeartbeatInterval
+}
 
 // seeds returns the node's seeds, none when it has no Seeds.
 func (n *Node) seeds() []netip.AddrPort {

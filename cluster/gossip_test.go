@@ -320,3 +320,28 @@ func TestGossip_LoneSeededNodeWaits(t *testing.T) {
 		"elected itself before its seeds had a failure timeout to answer")
 	assert.Equal(t, []netip.Addr{addr(1)}, n.Masters().Masters)
 }
+
+// TestGossip_GroupHeardByNoOne: a node that keeps the group on but hears
+// no member there (every other node is off the group) resolves a miss
+// through the masters at once, not after a whohas nobody hears has had a
+// quarter of the multicast timeout.
+func TestGossip_GroupHeardByNoOne(t *testing.T) {
+	c := newTestCluster(t)
+	c.joinBy(1, true, 2)
+	c.joinBy(2, true, 1)
+	c.joinBy(3, true, 1)
+	c.joinBy(4, false, 1) // on the group, alone there
+	c.startN(4)
+	masters := c.waitAgreed()
+	require.NotContains(t, masters, addr(4))
+	_, err := c.node(addr(3)).Put(ctx(t), "k", []byte("v"))
+	require.NoError(t, err)
+
+	start := time.Now()
+	e, src, err := c.node(addr(4)).Get(ctx(t), "k")
+	took := time.Since(start)
+	require.NoError(t, err)
+	assert.Equal(t, "v", string(e.Value))
+	assert.Equal(t, cluster.SourcePeer, src)
+	assert.Less(t, took, c.cfg.MulticastTimeout/4, "the miss waited for answers to a whohas nobody hears")
+}

@@ -30,7 +30,7 @@ type member struct {
 	migrated bool          // it says, as a synced master, it holds every key of every original node it knows
 	port     uint16        // its unicast port, the source of its datagrams
 	pair     election.Pair // the pair its last heartbeat held
-	viaGroup bool          // its last heartbeat arrived on the group
+	groupAt  time.Time     // when a heartbeat of it last arrived on the group
 	found    string        // how this node first heard of it: FoundGroup, FoundJoin or FoundGossip
 }
 
@@ -137,6 +137,10 @@ type view struct {
 	// unicast address: where the node sends by unicast what it multicasts
 	// (gossip.go). Empty unless the node joins by unicast.
 	unicastTo []netip.AddrPort
+	// groupHeard: a member, or an original node, is heard on the group;
+	// a node that joins by unicast and hears no one there resolves misses
+	// through the masters at once rather than by a whohas nobody hears.
+	groupHeard bool
 }
 
 func (v *view) isMaster(self netip.Addr) bool { return v.pair.Has(self) }
@@ -227,6 +231,7 @@ func (n *Node) publish() {
 		originals: n.originalsOf(o),
 	}
 	v.migrated = v.synced && o.migrated
+	v.groupHeard = len(v.originals) > 0
 	v.originalsChecked = !o.firstAsk.IsZero() && n.now().Sub(o.firstAsk) >= 2*n.cfg.HeartbeatInterval
 	unicast := n.unicastOn()
 	for a, m := range o.members {
@@ -234,6 +239,7 @@ func (n *Node) publish() {
 		if unicast && !n.byGroup(m) && m.port != 0 {
 			v.unicastTo = append(v.unicastTo, netip.AddrPortFrom(a, m.port))
 		}
+		v.groupHeard = v.groupHeard || n.byGroup(m)
 	}
 	if !old.pair.Equal(o.pair) {
 		close(old.changed)
@@ -417,7 +423,9 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 			n.welcome(p)
 		}
 	}
-	mem.viaGroup = p.Group
+	if p.Group {
+		mem.groupAt = n.now()
+	}
 	synced := m.Flags&mcast.FlagSynced != 0
 	if synced && (!mem.synced || !mem.pair.Equal(theirs)) && theirs.Equal(o.pair) && o.pair.Has(m.Addr) &&
 		!o.pair.Has(n.self) && n.demoting.Load() {

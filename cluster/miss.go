@@ -100,7 +100,7 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 // asks again after a sixteenth and an eighth of the multicast timeout, and
 // after a quarter asks the synced masters directly over HTTP.
 func (n *Node) resolve(key string) (store.Entry, error) {
-	if n.cfg.NoMulticast {
+	if n.cfg.NoMulticast || (n.unicastOn() && !n.view.Load().groupHeard) {
 		return n.resolveByMasters(key)
 	}
 	q := &query{holders: make(chan netip.Addr, 16), nokey: make(chan netip.Addr, 4)}
@@ -216,7 +216,8 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	}
 }
 
-// resolveByMasters resolves a miss without the group: it asks the synced
+// resolveByMasters resolves a miss without the group (or on a group where
+// no member is heard, for a node that joins by unicast): it asks the synced
 // masters over HTTP, which hold every key, at once and again after each
 // quarter of the multicast timeout while none is synced or reachable. At
 // most two requests per round, whatever the cluster's size; keys stored

@@ -345,3 +345,29 @@ func TestGossip_GroupHeardByNoOne(t *testing.T) {
 	assert.Equal(t, cluster.SourcePeer, src)
 	assert.Less(t, took, c.cfg.MulticastTimeout/4, "the miss waited for answers to a whohas nobody hears")
 }
+
+// TestGossip_UnicastJoinsBounded: a flood of heartbeats by unicast from
+// new addresses adds at most maxUnicastJoins (64) members an interval.
+func TestGossip_UnicastJoinsBounded(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.HeartbeatInterval = time.Hour // no tick during the test
+	c.cfg.FailureTimeout = 3 * time.Hour
+	c.joinBy(1, true, 2)
+	n := c.start(1)
+	refused := n.Status().Counters.Refused
+	for i := range 100 {
+		raw := c.net.JoinNoGroup(netip.AddrFrom4([4]byte{127, 0, 3, byte(i + 1)}))
+		t.Cleanup(func() { _ = raw.Close() })
+		b, err := mcast.Message{Kind: mcast.Heartbeat, Addr: raw.LocalAddr().Addr()}.Encode()
+		require.NoError(t, err)
+		require.NoError(t, raw.Unicast(n.tr.LocalAddr(), b))
+	}
+	// Every heartbeat has been handled once 36 were refused.
+	eventually(t, 5*time.Second, func() error {
+		if r := n.Status().Counters.Refused - refused; r < 36 {
+			return fmt.Errorf("%d refused", r)
+		}
+		return nil
+	})
+	assert.Len(t, n.Status().Members, 1+64)
+}

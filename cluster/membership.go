@@ -54,6 +54,9 @@ type owned struct {
 	// candidates are nodes learnt from seeds or members lists that have
 	// not answered directly yet (gossip.go).
 	candidates map[netip.Addr]*candidate
+	// unicastJoins counts the members first heard by unicast since the
+	// last tick (maxUnicastJoins).
+	unicastJoins int
 
 	// Original nodes (original.go).
 	originals map[netip.Addr]*original
@@ -68,6 +71,11 @@ type owned struct {
 // maxMembers bounds the member table: heartbeats of more nodes than this
 // are ignored.
 const maxMembers = 4096
+
+// maxUnicastJoins bounds how many new members a node takes by unicast per
+// heartbeat interval: unicast, unlike the group, can come from off the
+// LAN, and a master sends its heartbeat to every member.
+const maxUnicastJoins = 64
 
 // answerLimiter bounds the answers (gotkey, nokey, keycount) sent on behalf
 // of one source address: answerRate per second, bursts of answerBurst. It
@@ -410,9 +418,12 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 	}
 	theirs := election.Pair{Epoch: m.Epoch, Masters: m.Masters}
 	if !known {
-		if len(o.members) >= maxMembers {
+		if len(o.members) >= maxMembers || (!p.Group && o.unicastJoins >= maxUnicastJoins) {
 			n.stats.Refused.Add(1)
 			return
+		}
+		if !p.Group {
+			o.unicastJoins++
 		}
 		mem = &member{port: p.From.Port(), found: n.foundBy(p, m.Addr)}
 		o.members[m.Addr] = mem
@@ -514,6 +525,7 @@ func (n *Node) tick() {
 		}
 	}
 	o.lastTick = now
+	o.unicastJoins = 0
 	n.expire()
 	n.reconsider()
 	n.tickOriginals()

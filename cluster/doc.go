@@ -26,6 +26,14 @@
 // the first heartbeat of a master, which masters send at once when they see
 // a member they did not know.
 //
+// A node with seeds (Config.Seeds, diststored's --join) or without the
+// group (Config.NoMulticast) also takes part in the unicast membership
+// (gossip.go): it sends its heartbeat by unicast to the masters, its
+// seeds, a few random members and nodes it was told of, and a master to
+// every member, so that traffic stays O(N) per interval with no full
+// mesh. What a member says of itself still comes only from its own
+// datagrams; a members list only names nodes to contact.
+//
 // # Masters
 //
 // The rules are in package election. A node adopts any pair that is
@@ -66,7 +74,9 @@
 // trip rather than after Config.MulticastTimeout. Keys travel in their wire
 // form (store.WireKey). The value is fetched over HTTP from
 // the first holder that answers, kept here and served. Concurrent misses
-// of one key share one query.
+// of one key share one query. Without the group (or with no member heard
+// on it, for a node that joins by unicast) a miss asks the synced masters
+// over HTTP instead, at most two requests a round.
 //
 // # Original nodes
 //

@@ -96,6 +96,9 @@ type Node struct {
 	flightMu sync.RWMutex // orders a flight's start (read) with Close setting closed (write)
 
 	stats counters
+	// multicastWarned is when a failed multicast was last logged as a
+	// warning (Unix nanoseconds).
+	multicastWarned atomic.Int64
 
 	// migrateKick wakes the migrate loop (migrate.go); buffered 1.
 	migrateKick chan struct{}
@@ -444,7 +447,14 @@ func (n *Node) multicast(m mcast.Message) {
 		err = n.tr.Multicast(b)
 	}
 	if err != nil && !n.closed.Load() {
-		n.log.Warn("multicast failed", "kind", m.Kind.String(), "err", err)
+		// A network that drops multicast fails every send: say so once a
+		// minute, not every heartbeat.
+		level := slog.LevelDebug
+		if now := n.now().UnixNano(); now-n.multicastWarned.Load() >= int64(time.Minute) {
+			n.multicastWarned.Store(now)
+			level = slog.LevelWarn
+		}
+		n.log.Log(n.ctx, level, "multicast failed", "kind", m.Kind.String(), "err", err)
 	}
 }
 

@@ -371,3 +371,47 @@ func TestGossip_UnicastJoinsBounded(t *testing.T) {
 	})
 	assert.Len(t, n.Status().Members, 1+64)
 }
+
+// TestGossip_BothMastersLost: without the group, both masters crash at
+// once; the others, whose views are partial, still converge on one new
+// pair that holds every key.
+func TestGossip_BothMastersLost(t *testing.T) {
+	c := newTestCluster(t)
+	const size = 20
+	c.joinBy(1, true, 2)
+	for i := 2; i <= size; i++ {
+		c.joinBy(i, true, 1)
+	}
+	nodes := c.startN(size)
+	masters := c.waitAgreed()
+	var writer *testNode
+	for _, n := range nodes {
+		if !slices.Contains(masters, n.Addr()) {
+			writer = n
+			break
+		}
+	}
+	for i := range 20 {
+		_, err := writer.Put(ctx(t), fmt.Sprintf("k%d", i), []byte("v"))
+		require.NoError(t, err)
+	}
+	for _, m := range masters {
+		c.crash(int(m.As4()[3]))
+	}
+	start := time.Now()
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range c.live() {
+			if p := n.Masters(); len(p.Masters) != 2 || p.Has(masters[0]) || p.Has(masters[1]) {
+				return fmt.Errorf("%s holds %v", n.Addr(), p)
+			}
+		}
+		return nil
+	})
+	after := c.waitAgreed()
+	t.Logf("both masters lost: %v agreed %s later", after, time.Since(start).Round(time.Millisecond))
+	for i := range 20 {
+		e, _, err := c.node(after[0]).Get(ctx(t), fmt.Sprintf("k%d", i))
+		require.NoError(t, err)
+		assert.Equal(t, "v", string(e.Value))
+	}
+}

@@ -65,20 +65,13 @@ type benchConfig struct {
 // benchResult is what a run measured; with --json it is printed as one
 // JSON object. Latencies are of every request sent, failed ones included.
 type benchResult struct {
-	Op        string           `json:"op"`
-	URLs      []string         `json:"urls"`
-	Conns     int              `json:"conns"`
-	Keys      int              `json:"keys"`
-	Requests  int64            `json:"requests"`
-	OK        int64            `json:"ok"`
-	Errors    map[string]int64 `json:"errors"` // by HTTP status, or "transport"
-	Seconds   float64          `json:"seconds"`
-	ReqPerSec float64          `json:"req_per_sec"`
-	MeanMs    float64          `json:"mean_ms"`
-	P50Ms     float64          `json:"p50_ms"`
-	P90Ms     float64          `json:"p90_ms"`
-	P99Ms     float64          `json:"p99_ms"`
-	MaxMs     float64          `json:"max_ms"`
+	Op    string   `json:"op"`
+	URLs  []string `json:"urls"`
+	Conns int      `json:"conns"`
+	Keys  int      `json:"keys"`
+	// Result holds the counts, the rate and the latencies; its Errors
+	// are by HTTP status, or "transport".
+	closedloop.Result
 	// Listed, ListSeconds and KeysPerSec are set by copy-per-key: the keys
 	// GET /list returned, how long that took, and the rate at which the
 	// whole copy goes (listing included), extrapolated when the run
@@ -280,7 +273,7 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 			return http.ErrUseLastResponse
 		},
 	}
-	res := &benchResult{Op: cfg.op, Conns: cfg.conns, Keys: cfg.keys, Errors: map[string]int64{}}
+	res := &benchResult{Op: cfg.op, Conns: cfg.conns, Keys: cfg.keys, Result: closedloop.Result{Errors: map[string]int64{}}}
 	for _, u := range cfg.urls {
 		res.URLs = append(res.URLs, u.String())
 	}
@@ -457,9 +450,7 @@ func (g *loadgen) collect(res *benchResult, workers []*benchWorker, elapsed time
 			res.Errors[k] += v
 		}
 	}
-	sum := closedloop.Summarize(all, ok, res.Errors, elapsed)
-	res.Requests, res.OK, res.Seconds, res.ReqPerSec = sum.Requests, sum.OK, sum.Seconds, sum.ReqPerSec
-	res.MeanMs, res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs = sum.MeanMs, sum.P50Ms, sum.P90Ms, sum.P99Ms, sum.MaxMs
+	res.Result = closedloop.Summarize(all, ok, res.Errors, elapsed)
 	if g.cfg.op == benchCopyPerKey && res.Listed > 0 && res.OK > 0 {
 		perKey := res.Seconds / float64(res.OK)
 		res.KeysPerSec = float64(res.Listed) / (res.ListSeconds + perKey*float64(res.Listed))

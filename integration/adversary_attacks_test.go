@@ -534,6 +534,15 @@ func (a *arena) poison(t *testing.T, version string) {
 		a.bodies = append(a.bodies, fmt.Sprintf("%d %s", r.code, r.body))
 	}
 	a.stopped = time.Now()
+	// A read may end on the masters' answer before the sniffer has
+	// answered its whohas: give the attacker time to answer the last ones
+	// (requirePoisonOffered checks that it answered every one).
+	eventually(t, 5*time.Second, func() error {
+		if n := sent.Load(); n < poisonKeys {
+			return fmt.Errorf("the attacker answered %d whohas for %d misses", n, poisonKeys)
+		}
+		return nil
+	})
 	require.NoError(t, sn.Close())
 	a.answered = sent.Load()
 }

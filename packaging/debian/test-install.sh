@@ -10,6 +10,16 @@
 #      program file deleted): a reinstall leaves supervisord alone; remove;
 #      purge; and check what is left.
 #
+# In case 2, once the node runs, the documentation's examples that need the
+# package run (those marked <!-- docs-test: package -->): deb_test.go
+# writes them to $DISTSTORE_DOCS_BLOCKS, one directory each, in document
+# order; this script runs each one's script with bash, as root, within
+# $DISTSTORE_DOCS_BLOCK_TIMEOUT seconds, in a directory of its own that
+# holds the .deb, and records bash's exit status; deb_test.go checks the
+# results. Each file's examples start from the package as installed (the
+# cfg restored, no key file, the node restarted), and so does the rest of
+# this script.
+#
 # Every install, reinstall and upgrade must print nothing alarming: no
 # error from supervisorctl or dpkg, no "diststore:" line from the
 # maintainer scripts but the first install's hint of case 1. Run as root
@@ -37,6 +47,7 @@ set -euo pipefail
 NODE=127.0.2.1
 PORT=8181
 CFG=/etc/diststored.cfg
+KEY=/etc/diststore.key # made by the documentation's cluster key examples
 SUPERVISOR_CONF=/etc/supervisor/conf.d/diststored.conf
 SUPERVISORD_LOG=/var/log/supervisor/supervisord.log
 NODE_LOG=/var/log/diststore/diststored.log
@@ -96,6 +107,7 @@ host() {
 	fi
 	[ ! -e "$CFG" ] || fail "$CFG exists and belongs to no package; not overwriting it"
 	[ ! -e "$SUPERVISOR_CONF" ] || fail "$SUPERVISOR_CONF exists; not overwriting it"
+	[ ! -e "$KEY" ] || fail "$KEY exists; the documentation's examples would overwrite it; not touching it"
 	[ -z "$(packaged_diststored_pids)" ] || fail "a /usr/bin/diststored is running: $(packaged_diststored_pids)"
 
 	# A supervisord outside our namespace would load the package's program
@@ -161,7 +173,8 @@ host() {
 
 # ------------------------------------------------------- inside the netns
 supervisord_pid=
-work= # the apt-get outputs
+work=         # the apt-get outputs
+key_ours=no   # yes once $KEY is known not to exist before the examples
 
 cleanup() {
 	local rc=$?
@@ -172,6 +185,7 @@ cleanup() {
 		DEBIAN_FRONTEND=noninteractive timeout 120 dpkg --purge diststore </dev/null
 	fi
 	rm -f "$CFG" "$CFG".dpkg-* # written by this test, whether the package got it or not
+	[ "$key_ours" = no ] || rm -f "$KEY"
 	[ -z "$work" ] || rm -rf "$work"
 	if [ -n "$supervisord_pid" ] && kill -0 "$supervisord_pid" 2>/dev/null; then
 		# SIGTERM: supervisord stops its programs (stopwaitsecs=30) and exits.
@@ -234,6 +248,62 @@ write_cfg() {
 # started_version: the version the node's last start logged.
 started_version() {
 	grep 'msg="diststored started"' "$NODE_LOG" | tail -1 | sed -n 's/.* version=\([^ ]*\).*/\1/p'
+}
+
+# restart_node WHY: restart diststored under supervisord and wait until it
+# is ready.
+restart_node() {
+	timeout 60 supervisorctl restart diststored >/dev/null || fail "supervisorctl restart diststored ($1)"
+	poll 60 "GET /readyz ($1)" curl -fsS --max-time 2 "http://$NODE:$PORT/readyz"
+}
+
+# docs_reset: the package as installed before the examples: the cfg as it
+# was, no key file, the node restarted on them.
+docs_reset() {
+	cat "$work/cfg.before-docs" >"$CFG" # keeps the file's owner and mode
+	rm -f "$KEY"
+	restart_node "settings restored after the documentation's examples"
+}
+
+# run_doc_examples DEB: run the documentation's package examples (see the
+# top), each in a new directory next to DEB holding a copy of it. Stops at
+# the first example that did not finish or whose commands did not all
+# return what the documentation says (deb_test.go then reports which).
+run_doc_examples() {
+	local deb=$1 dir=${DISTSTORE_DOCS_BLOCKS:-} secs=${DISTSTORE_DOCS_BLOCK_TIMEOUT:-90}
+	local b n file name prev= cwd rc start=$SECONDS
+	if [ -z "$dir" ]; then
+		log "no documentation examples given (DISTSTORE_DOCS_BLOCKS): none run"
+		return
+	fi
+	[ ! -e "$KEY" ] || fail "$KEY exists; the documentation's examples would overwrite it"
+	key_ours=yes
+	cp "$CFG" "$work/cfg.before-docs"
+	for ((n = 0; ; n++)); do
+		b=$dir/$n
+		[ -d "$b" ] || break
+		file=$(cat "$b/file")
+		name=$(cat "$b/name")
+		if [ -n "$prev" ] && [ "$file" != "$prev" ]; then
+			docs_reset
+		fi
+		prev=$file
+		# apt's sandbox user reads the .deb: the directory is 0755, as is
+		# the .deb's (the host side made it so).
+		cwd=$(dirname "$deb")/docs-example-$n
+		mkdir -m 0755 "$cwd"
+		cp "$deb" "$cwd/"
+		log "documentation example $name"
+		sed -n '/^{ /,$p' "$b/script" | grep -v '^__rc=\|^} >\|^: >\|^$' | sed 's/^{ /    $ /'
+		rc=0
+		(cd "$cwd" && timeout -k 5 "$secs" bash --noprofile --norc -o pipefail "$b/script") || rc=$?
+		echo "$rc" >"$b/exit"
+		[ "$rc" = 0 ] || fail "documentation example $name: bash exited $rc (124: not within ${secs}s)"
+		[ -e "$b/results/complete" ] || fail "documentation example $name: a command did not return what the documentation says (the test names it)"
+	done
+	((n > 0)) || fail "no documentation example in $dir"
+	docs_reset
+	log "ran $n documentation examples and restored the settings in $((SECONDS - start))s"
 }
 
 in_netns() {
@@ -338,6 +408,8 @@ in_netns() {
 	[ "$(curl -fsS --max-time 10 "http://$NODE:$PORT/get/debtest")" = "$value" ] || fail "GET /get/debtest"
 	[ "$(timeout 10 /usr/bin/diststore --node "$NODE" get debtest)" = "$value" ] || fail "diststore --node $NODE get debtest"
 	log "diststore --node $NODE get debtest: ok"
+
+	run_doc_examples "$deb"
 
 	log "editing $CFG, then reinstalling"
 	echo "# edited by test-install.sh ($value)" >>"$CFG"

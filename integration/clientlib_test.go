@@ -106,6 +106,10 @@ func TestClientLib_SurvivesANode(t *testing.T) {
 	survivors := c.running()
 	newMasters := c.waitConverged(t, failoverTimeout, survivors...)
 	assert.NotContains(t, newMasters, victim.addr)
+	// A master a node has just learnt of copies the keys before it says
+	// it holds them: wait for both to say so.
+	_, err = poll(failoverTimeout, pollInterval, func() error { return pairSynced(c, newMasters) })
+	require.NoError(t, err, "the new pair %v synced", newMasters)
 	for _, m := range newMasters {
 		r := getLocal(t, c.byAddr(t, m), "before/007")
 		assert.Equal(t, 200, r.code, "master %s holds a key written before the kill: %v", m, r)

@@ -379,3 +379,37 @@ func TestDemoteBackoff(t *testing.T) {
 		hb, 2 * hb, 4 * hb, 8 * hb, 16 * hb, demoteRetryMax * hb, demoteRetryMax * hb, demoteRetryMax * hb,
 	}, got)
 }
+
+// TestDemoteRetry_BackingOff: a kick of the sync loop (every write a node
+// that is not master takes sends one) leaves a demotion to its retry
+// timer unless something it waits for changed: a new pair, or another
+// master heard synced.
+func TestDemoteRetry_BackingOff(t *testing.T) {
+	self := netip.MustParseAddr("127.0.2.1")
+	pair := election.Pair{Epoch: 6, Masters: addrs("127.0.2.2", "127.0.2.3")}
+	viewOf := func(p election.Pair, synced ...string) *view {
+		v := &view{pair: p, members: map[netip.Addr]memberView{}}
+		for _, m := range p.Masters {
+			v.members[m] = memberView{synced: slices.Contains(synced, m.String())}
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name string
+		dr   demoteRetry
+		now  *view
+		want bool
+	}{
+		{"no attempt failed yet", demoteRetry{pair: pair}, viewOf(pair), false},
+		{"waiting, nothing changed", demoteRetry{pair: pair, waits: 3, synced: addrs("127.0.2.2")}, viewOf(pair, "127.0.2.2"), true},
+		{"waiting, nobody synced, nothing changed", demoteRetry{pair: pair, waits: 1}, viewOf(pair), true},
+		{"waiting, another master heard synced", demoteRetry{pair: pair, waits: 3, synced: addrs("127.0.2.2")}, viewOf(pair, "127.0.2.2", "127.0.2.3"), false},
+		{"waiting, a new pair", demoteRetry{pair: pair, waits: 3}, viewOf(election.Pair{Epoch: 7, Masters: pair.Masters}), false},
+		{"unverified entries, nothing changed", demoteRetry{pair: pair, failures: 2}, viewOf(pair, "127.0.2.2", "127.0.2.3"), true},
+		{"unverified entries, a new pair", demoteRetry{pair: pair, failures: 2}, viewOf(election.Pair{Epoch: 7, Masters: addrs("127.0.2.2", "127.0.2.4")}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.dr.backingOff(tc.now, self))
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,7 @@ func (n *Node) syncLoop() {
 			}
 			continue
 		case <-n.syncKick:
-			if retry != nil && dr.failures > 0 && n.view.Load().pair.Equal(dr.pair) {
+			if retry != nil && dr.backingOff(n.view.Load(), n.self) {
 				continue // a demotion backing off: its timer runs it
 			}
 		case <-retry:
@@ -75,6 +76,7 @@ func (n *Node) syncLoop() {
 			retry = time.After(d)
 		case errors.Is(err, errPairNotSynced):
 			dr.waits++
+			dr.synced = n.view.Load().syncedMasters(n.self)
 			d := jitter(demoteBackoff(n.cfg.HeartbeatInterval, dr.waits))
 			n.log.Info("not a master: durable copy kept until the new masters are synced",
 				"reason", err.Error(), "keys", n.durable.Len(), "attempt", dr.waits, "retry_in", d.Round(time.Millisecond).String())
@@ -93,6 +95,26 @@ type demoteRetry struct {
 	pair     election.Pair // the pair the counts are for
 	waits    int           // attempts in a row that found the masters not synced
 	failures int           // attempts in a row that could not verify every entry
+	synced   []netip.Addr  // the masters heard synced at the last wait
+}
+
+// backingOff reports whether a kick of the sync loop should leave a
+// demotion to its retry timer, given the view now: yes while the pair is
+// the same and, for a demotion waiting for the masters to be synced, no
+// other master has been heard synced since. Every write a node that is
+// not master takes kicks the loop; without this, each would be one more
+// attempt and one more log line.
+func (dr demoteRetry) backingOff(v *view, self netip.Addr) bool {
+	if !v.pair.Equal(dr.pair) {
+		return false // a new pair starts again at once
+	}
+	switch {
+	case dr.failures > 0:
+		return true
+	case dr.waits > 0:
+		return slices.Equal(v.syncedMasters(self), dr.synced)
+	}
+	return false
 }
 
 // demoteRetryMax bounds a demotion's backoff, in heartbeat intervals

@@ -641,7 +641,17 @@ fi
 
 # jstr TEXT: TEXT as a JSON string.
 jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
-jval() { if [ -z "$1" ]; then printf 'null'; else printf '%s' "$1"; fi; }
+# jval TEXT: TEXT as a JSON number, null if empty, or a string if it is
+# not a number (a baseline given with its unit, "3.85 ms").
+jval() {
+	if [ -z "$1" ]; then
+		printf 'null'
+	elif printf '%s' "$1" | grep -Eq '^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$'; then
+		printf '%s' "$1"
+	else
+		jstr "$1"
+	fi
+}
 {
 	printf '{"machine":%s,"nproc":%s,"go":%s,"seconds":%s,"figures":[' \
 		"$(jstr "$machine")" "$(nproc)" "$(jstr "$("$GO" env GOVERSION)")" "$total"

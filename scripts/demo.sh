@@ -4,6 +4,10 @@
 # stops the nodes cleanly (SIGTERM). JOIN=1 runs them as on a network
 # without multicast: --multicast=false, each told of another by --join.
 set -euo pipefail
+if [ $# -gt 0 ]; then
+	echo "usage: make demo (scripts/demo.sh takes no arguments; set NODES=N, JOIN=1 or DISTSTORED=PATH in the environment)" >&2
+	exit 2
+fi
 cd "$(dirname "$0")/.."
 bin=${DISTSTORED:-bin/diststored}
 nodes=${NODES:-3}

@@ -251,11 +251,14 @@ type Config struct {
 type Seeds struct {
 	cfg Config
 
-	mu    sync.Mutex // guards addrs
-	addrs []netip.AddrPort
+	mu     sync.Mutex                  // guards addrs and byName
+	addrs  []netip.AddrPort            // the union of byName, sorted, at most MaxAddrs
+	byName map[Target][]netip.AddrPort // each target's last successful resolution
 
+	// ctx ends at Close: it bounds the resolution under way.
+	ctx     context.Context
+	cancel  context.CancelFunc
 	running atomic.Bool // Start was called
-	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
 }
@@ -274,7 +277,8 @@ func New(cfg Config) *Seeds {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Seeds{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Seeds{cfg: cfg, byName: map[Target][]netip.AddrPort{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // Addrs returns the addresses last resolved (a copy).
@@ -284,23 +288,42 @@ func (s *Seeds) Addrs() []netip.AddrPort {
 	return slices.Clone(s.addrs)
 }
 
-// Refresh resolves every target once. Addresses of names that fail this
-// time are kept from the last resolution rather than forgotten: a DNS
-// server that is down for a moment does not empty the list.
+// Refresh resolves every target once. A target that fails this time keeps
+// the addresses it resolved to last: a DNS server that is down for a
+// moment, or one name of several that stops resolving, does not empty
+// the list. It returns the failures, joined.
 func (s *Seeds) Refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	got, err := Resolve(ctx, s.cfg.Resolver, s.cfg.Targets)
+	var errs []error
+	fresh := map[Target][]netip.AddrPort{}
+	for _, t := range s.cfg.Targets {
+		got, err := Resolve(ctx, s.cfg.Resolver, []Target{t})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fresh[t] = got
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err != nil && len(got) == 0 {
-		return err // keep what we had
+	var all []netip.AddrPort
+	for _, t := range s.cfg.Targets {
+		if got, ok := fresh[t]; ok {
+			s.byName[t] = got
+		}
+		all = append(all, s.byName[t]...)
 	}
-	if !slices.Equal(got, s.addrs) {
-		s.cfg.Logger.Info("join addresses resolved", "addrs", fmt.Sprint(got))
+	slices.SortFunc(all, netip.AddrPort.Compare)
+	all = slices.Compact(all)
+	if len(all) > MaxAddrs {
+		all = all[:MaxAddrs]
 	}
-	s.addrs = got
-	return err
+	if !slices.Equal(all, s.addrs) {
+		s.cfg.Logger.Info("join addresses resolved", "addrs", fmt.Sprint(all))
+	}
+	s.addrs = all
+	return errors.Join(errs...)
 }
 
 // Start resolves at once, then every Interval until Close, in a goroutine
@@ -315,22 +338,13 @@ func (s *Seeds) Start() {
 		defer t.Stop()
 		for {
 			select {
-			case <-s.stop:
+			case <-s.ctx.Done():
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-s.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			if err := s.Refresh(ctx); err != nil {
+			if err := s.Refresh(s.ctx); err != nil && s.ctx.Err() == nil {
 				s.cfg.Logger.Warn("join: resolution failed", "err", err)
 			}
-			cancel()
 			t.Reset(s.cfg.Interval)
 		}
 	}()
@@ -339,7 +353,7 @@ func (s *Seeds) Start() {
 // Close stops the resolution loop started by Start and waits for it. It
 // is safe to call twice, and without Start.
 func (s *Seeds) Close() {
-	s.once.Do(func() { close(s.stop) })
+	s.once.Do(s.cancel)
 	if s.running.Load() {
 		<-s.done
 	}

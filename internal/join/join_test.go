@@ -174,6 +174,28 @@ func TestSeeds_ReResolves(t *testing.T) {
 	s.Close() // twice is fine
 }
 
+// TestSeeds_FailingNameKeepsItsAddresses: of two names, the one that
+// stops resolving keeps its last addresses while the other is followed.
+func TestSeeds_FailingNameKeepsItsAddresses(t *testing.T) {
+	r := &fakeResolver{a: map[string][]netip.Addr{}, srv: map[string][]*net.SRV{}}
+	r.setA("a.lan", "10.0.0.1")
+	r.setA("b.lan", "10.0.0.2")
+	targets, err := Parse("dns:a.lan,dns:b.lan", 4984)
+	require.NoError(t, err)
+	s := New(Config{Targets: targets, Resolver: r})
+	defer s.Close()
+	require.NoError(t, s.Refresh(context.Background()))
+	assert.Equal(t, aps("10.0.0.1:4984", "10.0.0.2:4984"), s.Addrs())
+
+	r.mu.Lock()
+	delete(r.a, "a.lan")
+	r.mu.Unlock()
+	r.setA("b.lan", "10.0.0.3")
+	err = s.Refresh(context.Background())
+	require.Error(t, err, "a.lan no longer resolves")
+	assert.Equal(t, aps("10.0.0.1:4984", "10.0.0.3:4984"), s.Addrs(), "a.lan's last address stays; b.lan's new one replaces its old")
+}
+
 func TestSeeds_CloseWithoutStart(t *testing.T) {
 	s := New(Config{})
 	s.Close()

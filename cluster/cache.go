@@ -82,6 +82,8 @@ type cache struct {
 	bytes int64
 	// evicted and expired count entries dropped for room and for age.
 	evicted, expired uint64
+	// onlys counts the entries marked only, expired or not.
+	onlys int
 }
 
 type cached struct {
@@ -106,6 +108,9 @@ func newCache(maxBytes int64, ttl time.Duration, now func() time.Time) *cache {
 	// The bound is in bytes, kept by put; the count is unbounded.
 	c.lru, _ = simplelru.NewLRU[string, cached](math.MaxInt32, func(k string, v cached) {
 		c.bytes -= cost(k, v.e)
+		if v.only {
+			c.onlys--
+		}
 	})
 	return c
 }
@@ -186,12 +191,24 @@ func (c *cache) add(key string, e store.Entry, only bool) {
 	key = strings.Clone(key)
 	c.lru.Add(key, cached{e: e, expires: exp, only: only})
 	c.bytes += cost(key, e)
+	if only {
+		c.onlys++
+	}
 	for c.bytes > c.maxBytes {
 		if _, _, ok := c.lru.RemoveOldest(); !ok {
 			break
 		}
 		c.evicted++
 	}
+}
+
+// holdsOnly reports whether the cache holds an entry marked only: one
+// stored with POST /local on this node, which the masters do not hold. An
+// expired entry counts until it is dropped.
+func (c *cache) holdsOnly() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.onlys > 0
 }
 
 // invalidate drops key's entry if it is older than v, and reports whether

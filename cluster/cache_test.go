@@ -207,3 +207,41 @@ func TestCache_CopiesAValueFromALargerBuffer(t *testing.T) {
 	e, _ = c.peek("k2")
 	assert.Same(t, &exact[0], &e.Value[0], "a value that fills its block is kept as it is")
 }
+
+// TestCache_HoldsOnly: the cache knows whether it holds a copy the masters
+// do not (marked only), however that entry goes.
+func TestCache_HoldsOnly(t *testing.T) {
+	one := cost("k0", entry("x", 1))
+	for _, tc := range []struct {
+		name string
+		gone func(c *cache, clk *fakeClock)
+	}{
+		{"replaced by a copy the masters hold", func(c *cache, _ *fakeClock) { c.put("only", entry("y", 2)) }},
+		{"invalidated", func(c *cache, _ *fakeClock) { c.invalidate("only", store.Version{Clock: 2, Node: 1}) }},
+		{"removed", func(c *cache, _ *fakeClock) { c.remove("only") }},
+		{"removed at its version", func(c *cache, _ *fakeClock) { c.removeIf("only", entry("x", 1).Version) }},
+		{"evicted for room", func(c *cache, _ *fakeClock) {
+			c.put("a", entry("x", 1))
+			c.put("b", entry("x", 1))
+		}},
+		{"expired and purged", func(c *cache, clk *fakeClock) {
+			clk.advance(2 * time.Hour)
+			c.purgeExpired()
+		}},
+		{"deleted", func(c *cache, _ *fakeClock) {
+			c.add("only", store.Entry{Deleted: true, Version: store.Version{Clock: 2, Node: 1}}, true)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &fakeClock{t: time.Unix(1000, 0)}
+			c := newCache(2*one, time.Hour, clk.now)
+			c.put("other", entry("x", 1))
+			assert.False(t, c.holdsOnly(), "a copy the masters hold")
+			c.add("only", entry("x", 1), true)
+			c.add("only", entry("x", 1), true) // the same version again: no change
+			assert.True(t, c.holdsOnly())
+			tc.gone(c, clk)
+			assert.False(t, c.holdsOnly())
+		})
+	}
+}

@@ -184,7 +184,13 @@ func (n *Node) StoreLocal(ctx context.Context, from netip.Addr, key string, e st
 	}
 	e.Version = n.clock.Next()
 	if !n.isMaster() {
+		first := !n.cache.holdsOnly()
 		n.cache.add(key, e, true) // a local-only value: no master holds it
+		if first {
+			// Until they hear it, the others resolve their misses with
+			// the masters alone, which do not hold this key.
+			n.inLoop(func() { n.send(n.heartbeatMsg()) })
+		}
 		return e, nil
 	}
 	return n.keep(key, e)

@@ -32,6 +32,9 @@ type member struct {
 	pair     election.Pair // the pair its last heartbeat held
 	groupAt  time.Time     // when a heartbeat of it last arrived on the group
 	found    string        // how this node first heard of it: FoundGroup, FoundJoin or FoundGossip
+	// local: it may hold keys stored with POST /local that the masters
+	// may not hold (FlagLocalKeys, or a release without FlagTellsLocal).
+	local bool
 }
 
 // epochJumpBound is how far above the highest epoch this node has seen a
@@ -123,6 +126,7 @@ type memberView struct {
 	synced   bool
 	migrated bool
 	found    string
+	local    bool
 }
 
 // view is a snapshot of the membership that the loop published. It is
@@ -149,6 +153,11 @@ type view struct {
 	// a node that joins by unicast and hears no one there resolves misses
 	// through the masters at once rather than by a whohas nobody hears.
 	groupHeard bool
+	// mastersHoldAll: no member may hold a key the masters do not (every
+	// member says it holds no key stored with POST /local) and no
+	// original node is on the group, so the synced masters can answer
+	// a miss alone, without a whohas to every node.
+	mastersHoldAll bool
 }
 
 func (v *view) isMaster(self netip.Addr) bool { return v.pair.Has(self) }
@@ -242,8 +251,10 @@ func (n *Node) publish() {
 	v.groupHeard = len(v.originals) > 0
 	v.originalsChecked = !o.firstAsk.IsZero() && n.now().Sub(o.firstAsk) >= 2*n.cfg.HeartbeatInterval
 	unicast := n.unicastOn()
+	v.mastersHoldAll = len(v.originals) == 0 && v.originalsChecked
 	for a, m := range o.members {
-		v.members[a] = memberView{keys: m.keys, synced: m.synced, migrated: m.migrated, found: m.found}
+		v.members[a] = memberView{keys: m.keys, synced: m.synced, migrated: m.migrated, found: m.found, local: m.local}
+		v.mastersHoldAll = v.mastersHoldAll && !m.local
 		if unicast && !n.byGroup(m) && m.port != 0 {
 			v.unicastTo = append(v.unicastTo, netip.AddrPortFrom(a, m.port))
 		}
@@ -444,6 +455,7 @@ func (n *Node) onHeartbeat(p mcast.Packet, m mcast.Message) {
 	}
 	mem.keys, mem.lastSeen, mem.synced, mem.pair = m.N, n.now(), synced, theirs
 	mem.migrated = synced && m.Flags&mcast.FlagMigrated != 0
+	mem.local = m.Flags&mcast.FlagTellsLocal == 0 || m.Flags&mcast.FlagLocalKeys != 0
 	if len(theirs.Masters) > 0 && election.Better(theirs, o.pair) {
 		if n.acceptable(theirs, m.Addr) {
 			n.adopt(theirs, "learnt from "+m.Addr.String())
@@ -666,6 +678,10 @@ func (n *Node) heartbeatMsg() mcast.Message {
 		N:       uint64(n.durable.Len()),
 		Epoch:   o.pair.Epoch,
 		Masters: o.pair.Masters,
+		Flags:   mcast.FlagTellsLocal,
+	}
+	if n.cache.holdsOnly() {
+		m.Flags |= mcast.FlagLocalKeys
 	}
 	if o.synced && o.pair.Has(n.self) {
 		m.Flags |= mcast.FlagSynced

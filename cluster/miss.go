@@ -54,8 +54,8 @@ func (n *Node) GetLocal(key string) (store.Entry, bool) {
 }
 
 // Get returns key's entry: from this node if it holds it, else from the
-// first node that answers a whohas, keeping a copy here. It returns
-// ErrNotFound when no node holds the key.
+// masters or the first node that answers a whohas (resolve), keeping a
+// copy here. It returns ErrNotFound when no node holds the key.
 func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error) {
 	if e, ok := n.lookupLocal(key, true); ok {
 		n.stats.LocalHits.Add(1)
@@ -95,13 +95,30 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, Source, error)
 }
 
 // resolve asks the cluster for key and fetches it from the first holder
-// that answers. It runs once per key at a time (singleflight) and is
-// bounded by the multicast timeout plus one fetch. Datagrams get lost: it
-// asks again after a sixteenth and an eighth of the multicast timeout, and
-// after a quarter asks the synced masters directly over HTTP.
+// that answers. It runs once per key at a time (singleflight).
+//
+// When the synced masters hold every key any node holds (mastersHoldAll:
+// no member says it holds keys stored with POST /local, and no original
+// node is on the group), it asks them over HTTP and nobody else: one
+// request, not a datagram that wakes every node. Otherwise, or when no
+// master answers, it asks the group with a whohas, bounded by the
+// multicast timeout plus one fetch. Datagrams get lost: it asks again
+// after a sixteenth and an eighth of the multicast timeout, and after a
+// quarter asks the synced masters directly over HTTP.
 func (n *Node) resolve(key string) (store.Entry, error) {
 	if n.cfg.NoMulticast || (n.unicastOn() && !n.view.Load().groupHeard) {
 		return n.resolveByMasters(key)
+	}
+	if v := n.view.Load(); v.mastersHoldAll && len(v.syncedMasters(n.self)) > 0 {
+		n.stats.Direct.Add(1)
+		e, found, authoritative := n.askMasters(key)
+		switch {
+		case found:
+			return n.accept(key, e)
+		case authoritative:
+			return store.Entry{}, ErrNotFound
+		}
+		// No master answered: the group may still know.
 	}
 	q := &query{holders: make(chan netip.Addr, 16), nokey: make(chan netip.Addr, 4)}
 	n.queries.add(key, q)
@@ -258,11 +275,19 @@ func (n *Node) fromOriginal(e store.Entry) (store.Entry, error) {
 	return e, nil
 }
 
-// askMasters asks the synced masters for key over HTTP, when multicast
-// brought no answer. found means a master returned the value;
-// authoritative that a synced master answered it does not hold the key.
+// askMasters asks the synced masters for key over HTTP, one after the
+// other, starting with either at random so that both share the reads.
+// found means a master returned the value; authoritative that every
+// synced master answered it does not hold the key (each answers for what
+// it holds, and a key stored with POST /local on a master reaches the
+// other only with the masters' next digest check).
 func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool) {
-	for _, m := range n.view.Load().syncedMasters(n.self) {
+	ms := n.view.Load().syncedMasters(n.self)
+	if len(ms) > 1 && rand.IntN(2) == 1 {
+		ms[0], ms[1] = ms[1], ms[0] // ms is this call's own slice
+	}
+	said := 0
+	for _, m := range ms {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
 		e, err := n.peers.Fetch(ctx, n.peer(m), key)
 		cancel()
@@ -273,10 +298,12 @@ func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool)
 		case err == nil:
 			return e, true, false
 		case errors.Is(err, ErrNotFound):
-			return store.Entry{}, false, true
+			said++
+		default:
+			n.log.Debug("ask master failed", "master", m.String(), "err", err)
 		}
 	}
-	return store.Entry{}, false, false
+	return store.Entry{}, false, len(ms) > 0 && said == len(ms)
 }
 
 // accept serves an entry fetched from another node, keeping a copy if

@@ -120,6 +120,7 @@ type counters struct {
 	Purged       atomic.Uint64 // expired entries and old tombstones removed
 	SyncNanos    atomic.Int64  // time spent in completed syncs
 	Queries      atomic.Uint64 // whohas this node sent
+	Direct       atomic.Uint64 // misses it asked of the synced masters alone, without a whohas
 	Answers      atomic.Uint64 // gotkey and nokey answers it received
 }
 
@@ -131,6 +132,7 @@ type Counters struct {
 	SyncSeconds                   float64 // total time of completed syncs
 	BadDatagrams, Refused         uint64  // datagrams malformed; not answered (spoofed or reflecting)
 	Queries, Answers              uint64  // whohas sent, answers received
+	Direct                        uint64  // misses asked of the synced masters alone
 	Invalidated, Purged           uint64  // cached copies dropped on an invalidation; expired entries removed
 	CacheEvicted, CacheExpired    uint64
 }
@@ -148,6 +150,7 @@ func (c *counters) snapshot() Counters {
 		Refused:      c.Refused.Load(),
 		Queries:      c.Queries.Load(),
 		Answers:      c.Answers.Load(),
+		Direct:       c.Direct.Load(),
 		Invalidated:  c.Invalidated.Load(),
 		Purged:       c.Purged.Load(),
 	}

@@ -82,19 +82,120 @@ func TestNode_Get_MissingKeyNeedsNoTimeout(t *testing.T) {
 	}
 }
 
+// TestNode_Get_LocalOnlyKeyIsFoundDespiteNoKey: a key stored with POST
+// /local on a node that is not a master is held by no master; the node
+// says so in its heartbeat, sent at once, and from then on the others'
+// misses ask the group, where it answers.
 func TestNode_Get_LocalOnlyKeyIsFoundDespiteNoKey(t *testing.T) {
 	c := newTestCluster(t)
 	nodes := c.startN(4)
-	_, err := nodes[3].StoreLocal(ctx(t), netip.Addr{}, "only-here", store.Entry{Value: []byte("x")})
+	masters := c.waitAgreed()
+	var holder, reader *testNode
+	for _, n := range nodes {
+		if slices.Contains(masters, n.Addr()) {
+			continue
+		}
+		if holder == nil {
+			holder = n
+		} else {
+			reader = n
+		}
+	}
+	_, err := holder.StoreLocal(ctx(t), netip.Addr{}, "only-here", store.Entry{Value: []byte("x")})
 	require.NoError(t, err)
-	for _, m := range c.waitAgreed() {
+	for _, m := range masters {
 		_, ok := c.node(m).GetLocal("only-here")
 		assert.False(t, ok, "post local must not reach master %s", m)
 	}
-	e, src, err := nodes[2].Get(ctx(t), "only-here")
-	require.NoError(t, err)
+	// The reader finds it once it has heard the holder's heartbeat.
+	var e store.Entry
+	var src cluster.Source
+	eventually(t, 2*time.Second, func() error {
+		e, src, err = reader.Get(ctx(t), "only-here")
+		return err
+	})
 	assert.Equal(t, "x", string(e.Value))
 	assert.Equal(t, cluster.SourcePeer, src)
+	assert.Positive(t, reader.Status().Counters.Queries, "found by a whohas")
+}
+
+// whohasSeen drains obs and counts the whohas datagrams for key on it.
+func whohasSeen(obs mcast.Transport, key string) int {
+	n := 0
+	for {
+		select {
+		case p := <-obs.Packets():
+			if m, err := mcast.Decode(p.Data); err == nil && m.Kind == mcast.WhoHas && m.Key == key {
+				n++
+			}
+		default:
+			return n
+		}
+	}
+}
+
+// TestNode_Get_MissAsksTheMastersAlone: while no member holds keys the
+// masters lack, a miss is one request to the masters and no datagram to
+// the group; a key nobody holds is a 404 once every synced master said so.
+func TestNode_Get_MissAsksTheMastersAlone(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(4)
+	masters := c.waitAgreed()
+	_, err := nodes[0].Put(ctx(t), "k", []byte("v"))
+	require.NoError(t, err)
+	obs := c.net.Join(netip.MustParseAddr("127.0.2.250"))
+	t.Cleanup(func() { _ = obs.Close() })
+	for _, n := range nodes {
+		if slices.Contains(masters, n.Addr()) {
+			continue
+		}
+		before := n.Status().Counters
+		e, _, err := n.Get(ctx(t), "k")
+		require.NoError(t, err, "node %s", n.Addr())
+		assert.Equal(t, "v", string(e.Value))
+		_, _, err = n.Get(ctx(t), "nobody-has-this")
+		assert.ErrorIs(t, err, cluster.ErrNotFound, "node %s", n.Addr())
+		after := n.Status().Counters
+		assert.Equal(t, before.Direct+2, after.Direct, "node %s asked the masters", n.Addr())
+		assert.Equal(t, before.Queries, after.Queries, "node %s sent no whohas", n.Addr())
+	}
+	assert.Zero(t, whohasSeen(obs, "k")+whohasSeen(obs, "nobody-has-this"), "no whohas on the group")
+}
+
+// TestNode_Get_OlderMemberMeansWhohas: a member whose heartbeats lack
+// FlagTellsLocal (a release before it) may hold keys stored with POST
+// /local that it never announces, so misses ask the group again.
+func TestNode_Get_OlderMemberMeansWhohas(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startN(3)
+	masters := c.waitAgreed()
+	_, err := nodes[0].Put(ctx(t), "k", []byte("v"))
+	require.NoError(t, err)
+	var reader *testNode
+	for _, n := range nodes {
+		if !slices.Contains(masters, n.Addr()) {
+			reader = n
+		}
+	}
+	old := c.net.Join(netip.MustParseAddr("127.0.2.250"))
+	t.Cleanup(func() { _ = old.Close() })
+	hb, err := mcast.Message{Kind: mcast.Heartbeat, Addr: old.LocalAddr().Addr(), Epoch: 1}.Encode()
+	require.NoError(t, err)
+	before := reader.Status().Counters.Queries
+	tries := 0
+	eventually(t, 2*time.Second, func() error {
+		require.NoError(t, old.Multicast(hb))
+		tries++
+		_, _, err := reader.Get(ctx(t), fmt.Sprintf("absent-%d", tries))
+		if !errors.Is(err, cluster.ErrNotFound) {
+			return fmt.Errorf("want not found, got %v", err)
+		}
+		if reader.Status().Counters.Queries == before {
+			return errors.New("no whohas yet")
+		}
+		return nil
+	})
+	assert.Positive(t, whohasSeen(old, fmt.Sprintf("absent-%d", tries)), "the older member heard the whohas")
 }
 
 func TestNode_Get_ConcurrentMissesShareOneQuery(t *testing.T) {
@@ -102,9 +203,7 @@ func TestNode_Get_ConcurrentMissesShareOneQuery(t *testing.T) {
 	nodes := c.startN(3)
 	_, err := nodes[0].Put(ctx(t), "hot", []byte("v"))
 	require.NoError(t, err)
-	// Count whohas datagrams seen by an observer on the group.
-	obs := c.net.Join(netip.MustParseAddr("127.0.2.250"))
-	t.Cleanup(func() { _ = obs.Close() })
+	before := nodes[2].Status().Counters
 
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
@@ -116,19 +215,9 @@ func TestNode_Get_ConcurrentMissesShareOneQuery(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	whohas := 0
-	for {
-		select {
-		case p := <-obs.Packets():
-			if m, err := mcast.Decode(p.Data); err == nil && m.Kind == mcast.WhoHas && m.Key == "hot" {
-				whohas++
-			}
-			continue
-		default:
-		}
-		break
-	}
-	assert.Equal(t, 1, whohas, "20 concurrent misses of one key send one whohas")
+	after := nodes[2].Status().Counters
+	asked := (after.Direct - before.Direct) + (after.Queries - before.Queries)
+	assert.Equal(t, uint64(1), asked, "20 concurrent misses of one key ask the cluster once")
 }
 
 func TestNode_MasterCrash_NewMasterHoldsEveryKey(t *testing.T) {

@@ -123,6 +123,8 @@ var (
 		[]string{"reason"}, nil)
 	descQueries = prometheus.NewDesc("diststore_whohas_total",
 		"whohas queries this node sent, and the gotkey/nokey answers it received.", []string{"kind"}, nil)
+	descDirect = prometheus.NewDesc("diststore_misses_asked_of_masters_total",
+		"Misses this node asked of the synced masters alone over HTTP, without a whohas: no member said it holds keys stored with POST /local.", nil, nil)
 	descElections = prometheus.NewDesc("diststore_elections_total",
 		"Master pairs this node proposed.", nil, nil)
 	descSyncs = prometheus.NewDesc("diststore_syncs_total",
@@ -152,7 +154,7 @@ var (
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReads, descQueries, descDatagrams, descDropped, descElections, descSyncs,
+	for _, d := range []*prometheus.Desc{descReads, descQueries, descDirect, descDatagrams, descDropped, descElections, descSyncs,
 		descSyncFailures, descSyncSeconds, descKeys, descStoreBytes, descCached, descCacheBytes, descCacheDropped, descPurged,
 		descMembers, descMaster, descEpoch} {
 		ch <- d
@@ -180,6 +182,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDropped, float64(m.Refused), "refused")
 	counter(descQueries, float64(m.Queries), "sent")
 	counter(descQueries, float64(m.Answers), "answers_received")
+	counter(descDirect, float64(m.Direct))
 	counter(descElections, float64(m.Elections))
 	counter(descSyncs, float64(m.Syncs))
 	counter(descSyncFailures, float64(m.SyncFailures))

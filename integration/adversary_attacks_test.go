@@ -525,6 +525,12 @@ func (a *arena) poison(t *testing.T, version string) {
 		a.poisonBlind(t, conn)
 		return
 	}
+	// The reader asks the masters alone while every member says it holds
+	// no key they lack, and the attacker hears no whohas to answer. A
+	// member of an older release cannot say so, and brings the misses
+	// back to a whohas to the group: the attack's way in, opened here by
+	// a second forged address posing as one.
+	defer a.olderMember(t, olderMemberAddr)()
 	var sent atomic.Int64
 	sn, err := forge.Sniff(a.atk, netip.AddrPort{}, forge.AnswerWhoHas(conn, a.atk, &sent))
 	require.NoError(t, err)
@@ -545,6 +551,57 @@ func (a *arena) poison(t *testing.T, version string) {
 	})
 	require.NoError(t, sn.Close())
 	a.answered = sent.Load()
+}
+
+// olderMemberAddr is the address of the member of an older release that
+// the open cache poisoning forges beside the attacker.
+const olderMemberAddr = "127.0.2.8"
+
+// olderMember sends heartbeats from addr as a member of the release before
+// FlagTellsLocal (no flags, the pair of before the attack) every 200 ms
+// until the returned function is called, and waits until the reader
+// lists it among its members.
+func (a *arena) olderMember(t *testing.T, addr string) (stop func()) {
+	t.Helper()
+	conn := a.conn(t, addr)
+	var pair []netip.Addr
+	for _, m := range a.masters {
+		pair = append(pair, netip.MustParseAddr(m))
+	}
+	hb := forge.Heartbeat(netip.MustParseAddr(addr), 0, a.epoch, pair, 0)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			_ = conn.SendGroup(hb) // a lost one is sent again next tick
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+		})
+	}
+	t.Cleanup(stop) // if the wait below fails
+	eventually(t, 5*time.Second, func() error {
+		st, err := a.other.status()
+		if err != nil {
+			return err
+		}
+		if !st.hasMember(addr) {
+			return fmt.Errorf("the reader does not list %s among its members %v", addr, st.memberAddrs())
+		}
+		return nil
+	})
+	return stop
 }
 
 // poisonBlind is the attack of poison by an attacker who cannot read the

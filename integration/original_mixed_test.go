@@ -255,6 +255,9 @@ func TestOriginal_EscapedKeys(t *testing.T) {
 	masters := c.waitConverged(t, joinTimeout, c.nodes...)
 	reader := c.nonMasters(masters)[0]
 	origs := startOriginals(t, 2)
+	// Until a node knows original nodes are on the group, it asks the
+	// masters alone for what it lacks.
+	waitOriginalsKnown(t, c, origs...)
 
 	// Written through an original, read through diststore.
 	r := origPost(t, origs[0], "/local/caf%C3%A9", "au lait")

@@ -43,7 +43,7 @@
 // wire form. Members is unicast only (see cluster's gossip.go).
 //
 // Flags are the bits of Flags (FlagSynced 0x1, FlagLeaving 0x2, FlagDeleted 0x4,
-// FlagMigrated 0x8);
+// FlagMigrated 0x8, FlagLocalKeys 0x10, FlagTellsLocal 0x20);
 // unknown bits are kept, not rejected. A heartbeat names its masters in
 // order; "-" stands for an absent one, and "- <m2>" is malformed.
 //
@@ -63,6 +63,9 @@
 //     release that knows only the old one. Unknown flag bits are kept.
 //     With a cluster key, the seal (package clusterkey: magic, version
 //     byte 0x01, then the sealed message) is the same in both releases.
+//     A node asks the masters alone for a key it lacks only while every
+//     member sets FlagTellsLocal; a member of an older release, which
+//     does not, brings every miss back to a whohas to the group.
 //   - Node-to-node HTTP. The replication stream (GET /replicate upgraded
 //     to "diststore-repl/1", package repl) is an addition: a node that
 //     answers the upgrade request with anything but 101 (an older

@@ -109,6 +109,13 @@ const (
 	FlagLeaving                    // the node is shutting down
 	FlagDeleted                    // Invalidate: the key was deleted at Version
 	FlagMigrated                   // a synced master holding every key of every original node it knows
+	// FlagLocalKeys: the node holds keys stored with POST /local/<key>
+	// that the masters may not hold, so only a whohas finds them.
+	FlagLocalKeys
+	// FlagTellsLocal: the node sets FlagLocalKeys whenever it holds such
+	// keys. Releases before it do not, and never set this flag either: a
+	// node without it may hold such keys whatever its flags say.
+	FlagTellsLocal
 )
 
 // Message is one decoded datagram. Which fields are meaningful depends on

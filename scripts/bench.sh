@@ -294,8 +294,8 @@ if has reads; then
 	check_all "$j" "preloading 1000 keys" 1000
 	for op in getlocal get; do
 		# Rounds of bare and diststore in turn, so that a noisy neighbour
-		# on a shared machine weighs on both alike; the ratio is the
-		# median of the rounds' ratios.
+		# on a shared machine weighs on both alike; the ratio is of all
+		# rounds' requests over their time, each round's in the note.
 		breq=0 bsec=0 dreq=0 dsec=0 ratios=
 		for round in $(seq 1 "$READ_ROUNDS"); do
 			b=$(bench --op "$op" --keys 1000 --conns 50 --duration "$READ_DUR" http://127.0.2.100:8181)

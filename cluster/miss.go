@@ -275,35 +275,80 @@ func (n *Node) fromOriginal(e store.Entry) (store.Entry, error) {
 	return e, nil
 }
 
-// askMasters asks the synced masters for key over HTTP, one after the
-// other, starting with either at random so that both share the reads.
-// found means a master returned the value; authoritative that every
-// synced master answered it does not hold the key (each answers for what
-// it holds, and a key stored with POST /local on a master reaches the
-// other only with the masters' next digest check).
+// askMasters asks the synced masters for key over HTTP: one of them,
+// chosen at random so that both share the reads, then the other once the
+// first has said it lacks the key, has failed, or has not answered within
+// a sixteenth of the multicast timeout; it waits as long again for the
+// last one asked, so a master that died and is not yet replaced costs
+// that much, not a fetch timeout. found means a master returned the
+// value; authoritative that every synced master answered it does not
+// hold the key (each answers for what it holds, and a key stored
+// with POST /local on a master reaches the other only with the masters'
+// next digest check). It runs within a flight (enterFlight): each request
+// is one of the flight's, so Close waits for the one that lost the race,
+// which the node's context ends.
 func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool) {
 	ms := n.view.Load().syncedMasters(n.self)
+	if len(ms) == 0 {
+		return store.Entry{}, false, false
+	}
 	if len(ms) > 1 && rand.IntN(2) == 1 {
 		ms[0], ms[1] = ms[1], ms[0] // ms is this call's own slice
 	}
-	said := 0
-	for _, m := range ms {
-		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
-		e, err := n.peers.Fetch(ctx, n.peer(m), key)
-		cancel()
-		if err == nil {
-			err = n.clock.Observe(e.Version)
-		}
-		switch {
-		case err == nil:
-			return e, true, false
-		case errors.Is(err, ErrNotFound):
-			said++
-		default:
-			n.log.Debug("ask master failed", "master", m.String(), "err", err)
-		}
+	type answer struct {
+		e    store.Entry
+		err  error
+		from netip.Addr
 	}
-	return store.Entry{}, false, len(ms) > 0 && said == len(ms)
+	answers := make(chan answer, len(ms)) // never blocks: a request that lost the race ends by itself
+	asked := 0
+	ask := func() {
+		m := ms[asked]
+		asked++
+		n.flights.Add(1)
+		go func() {
+			defer n.flights.Done()
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
+			defer cancel()
+			e, err := n.peers.Fetch(ctx, n.peer(m), key)
+			if err == nil {
+				err = n.clock.Observe(e.Version)
+			}
+			answers <- answer{e: e, err: err, from: m}
+		}()
+	}
+	ask()
+	wait := n.cfg.MulticastTimeout / 16
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	said := 0
+	for pending := 1; pending > 0; {
+		select {
+		case <-timer.C:
+			if asked == len(ms) {
+				// A master keeps silent: no word from it, and the
+				// caller asks the group instead.
+				return store.Entry{}, false, false
+			}
+		case a := <-answers:
+			pending--
+			switch {
+			case a.err == nil:
+				return a.e, true, false
+			case errors.Is(a.err, ErrNotFound):
+				said++
+			default:
+				n.log.Debug("ask master failed", "master", a.from.String(), "err", a.err)
+			}
+			if asked == len(ms) {
+				continue
+			}
+		}
+		ask()
+		pending++
+		timer.Reset(wait)
+	}
+	return store.Entry{}, false, said == len(ms)
 }
 
 // accept serves an entry fetched from another node, keeping a copy if

@@ -1,11 +1,13 @@
 package cluster_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -555,4 +557,65 @@ func TestNode_Delete_SaysWhetherTheKeyExisted(t *testing.T) {
 		e, ok := c.node(a).GetLocal("c")
 		assert.False(t, ok, "master %s still holds %v", a, e)
 	}
+}
+
+// hangingPeers is memPeers whose fetches from one address wait until
+// their context ends: a master whose host stopped answering.
+type hangingPeers struct {
+	*memPeers
+	to    netip.Addr
+	hangs atomic.Int64
+}
+
+func (p *hangingPeers) Fetch(ctx context.Context, to netip.AddrPort, key string) (store.Entry, error) {
+	if to.Addr() == p.to {
+		p.hangs.Add(1)
+		<-ctx.Done()
+		return store.Entry{}, ctx.Err()
+	}
+	return p.memPeers.Fetch(ctx, to, key)
+}
+
+// TestNode_Get_MasterThatHangsCostsAHedge: a master that takes a request
+// and never answers delays a miss by a sixteenth of the multicast timeout
+// (then the other master is asked), not by the fetch timeout; a key
+// nobody holds is not a 404 on one master's word while the other hangs.
+func TestNode_Get_MasterThatHangsCostsAHedge(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.MulticastTimeout = 800 * time.Millisecond // a hedge after 50 ms
+	c.cfg.FetchTimeout = 20 * time.Second
+	hp := &hangingPeers{memPeers: c.peers}
+	c.via = hp
+	nodes := c.startN(3)
+	masters := c.waitAgreed()
+	_, err := nodes[0].Put(ctx(t), "k", []byte("v"))
+	require.NoError(t, err)
+	var reader *testNode
+	for _, n := range nodes {
+		if !slices.Contains(masters, n.Addr()) {
+			reader = n
+		}
+	}
+	hp.to = masters[0] // set before the reads; only reads fetch
+	// Each read asks either master first at random: in 24 reads the one
+	// that hangs is asked first at least once, but in one run of 2^24.
+	for i := range 24 {
+		key := fmt.Sprintf("k-%d", i)
+		_, err := nodes[0].Put(ctx(t), key, []byte("v"))
+		require.NoError(t, err)
+		start := time.Now()
+		e, _, err := reader.Get(ctx(t), key)
+		require.NoError(t, err)
+		assert.Equal(t, "v", string(e.Value))
+		assert.Less(t, time.Since(start), 5*time.Second, "read %d waited for the fetch timeout", i)
+	}
+	assert.Positive(t, hp.hangs.Load(), "no read asked the master that hangs first")
+
+	// A key nobody holds: one master says so, the other hangs until the
+	// fetch timeout; the read must not be a 404 on one master's word, so
+	// it goes on to the group (whose other master says nokey).
+	short, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	_, _, err = reader.Get(short, "nobody-has-this")
+	assert.ErrorIs(t, err, cluster.ErrNotFound)
 }

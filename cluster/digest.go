@@ -52,7 +52,9 @@ func (n *Node) checkPartners() error {
 	if !synced || n.leaving.Load() {
 		return nil
 	}
+	local := n.localWrites.Load() // before the digest: it holds these
 	mine := n.Digest()
+	agreed := true
 	for _, m := range pair.Masters {
 		if m == n.self {
 			continue
@@ -66,6 +68,7 @@ func (n *Node) checkPartners() error {
 		if theirs == mine {
 			continue
 		}
+		agreed = false
 		read, applied, err := n.syncFrom(m)
 		if err != nil {
 			return fmt.Errorf("sync from %s: %w", m, err)
@@ -73,6 +76,9 @@ func (n *Node) checkPartners() error {
 		if applied > 0 {
 			n.log.Warn("masters differed: copied what this one lacked", "from", m.String(), "entries", read, "applied", applied)
 		}
+	}
+	if agreed {
+		n.localAgreed.Store(local) // every other master holds what POST /local stored here
 	}
 	return nil
 }

@@ -68,7 +68,14 @@
 //
 // # Misses
 //
-// A key that is not held here is asked for with a multicast "whohas".
+// A key that is not held here is asked of a synced master over HTTP
+// (either, at random; the other after a sixteenth of the multicast
+// timeout, or at once when the first fails), whose "not found" is a 404,
+// while the masters hold every key any node holds: every member's
+// heartbeats say it holds no value stored with POST /local that a master
+// may lack (FlagLocalKeys; a member of an older release, without
+// FlagTellsLocal, may), and no original node is on the group. Otherwise
+// it is asked for with a multicast "whohas".
 // Holders answer "gotkey"; a synced master that does not hold it answers
 // "nokey" to a member, so a key that no one holds is a 404 in about a round
 // trip rather than after Config.MulticastTimeout. Keys travel in their wire

@@ -183,17 +183,35 @@ func (n *Node) StoreLocal(ctx context.Context, from netip.Addr, key string, e st
 		return res.Entry, err
 	}
 	e.Version = n.clock.Next()
+	was := n.holdsLocal()
 	if !n.isMaster() {
-		first := !n.cache.holdsOnly()
 		n.cache.add(key, e, true) // a local-only value: no master holds it
-		if first {
-			// Until they hear it, the others resolve their misses with
-			// the masters alone, which do not hold this key.
-			n.inLoop(func() { n.send(n.heartbeatMsg()) })
+	} else {
+		held, err := n.keep(key, e)
+		if err != nil {
+			return store.Entry{}, err
 		}
-		return e, nil
+		// The other masters get it with their next digest check; a check
+		// that begins after this (the count moves once the value is
+		// stored) and finds them agreeing ends holdsLocal.
+		n.localWrites.Add(1)
+		e = held
 	}
-	return n.keep(key, e)
+	if !was {
+		// Until they hear it, the others resolve their misses with the
+		// masters alone (or, on one master's word, that they lack a key).
+		n.inLoop(func() { n.send(n.heartbeatMsg()) })
+	}
+	return e, nil
+}
+
+// holdsLocal reports whether this node may hold values stored with POST
+// /local that a master lacks: as a copy no master holds, or as a master
+// whose last digest check did not find the others holding what it took
+// so (once it is no longer a master, the new masters get all it held
+// before it drops it: demote). Its heartbeats say so (FlagLocalKeys).
+func (n *Node) holdsLocal() bool {
+	return n.cache.holdsOnly() || (n.isMaster() && n.localWrites.Load() != n.localAgreed.Load())
 }
 
 // Decide checks a conditional write's condition against what this node

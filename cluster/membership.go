@@ -680,7 +680,7 @@ func (n *Node) heartbeatMsg() mcast.Message {
 		Masters: o.pair.Masters,
 		Flags:   mcast.FlagTellsLocal,
 	}
-	if n.cache.holdsOnly() {
+	if n.holdsLocal() {
 		m.Flags |= mcast.FlagLocalKeys
 	}
 	if o.synced && o.pair.Has(n.self) {

@@ -111,7 +111,8 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	}
 	if v := n.view.Load(); v.mastersHoldAll && len(v.syncedMasters(n.self)) > 0 {
 		n.stats.Direct.Add(1)
-		e, found, authoritative := n.askMasters(key)
+		// No master may hold a key another lacks: one's word is enough.
+		e, found, authoritative := n.askMasters(key, true)
 		switch {
 		case found:
 			return n.accept(key, e)
@@ -205,7 +206,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 				retry.Reset(retries[tries] - n.now().Sub(start))
 				continue
 			}
-			e, found, authoritative := n.askMasters(key)
+			e, found, authoritative := n.askMasters(key, false)
 			if found {
 				return n.accept(key, e)
 			}
@@ -250,7 +251,7 @@ func (n *Node) resolveByMasters(key string) (store.Entry, error) {
 		case <-retry.C:
 		}
 		n.stats.Queries.Add(1)
-		e, found, authoritative := n.askMasters(key)
+		e, found, authoritative := n.askMasters(key, false)
 		switch {
 		case found:
 			n.stats.Answers.Add(1)
@@ -284,10 +285,11 @@ func (n *Node) fromOriginal(e store.Entry) (store.Entry, error) {
 // value; authoritative that every synced master answered it does not
 // hold the key (each answers for what it holds, and a key stored
 // with POST /local on a master reaches the other only with the masters'
-// next digest check). It runs within a flight (enterFlight): each request
+// next digest check), or that one did and oneSuffices: no master says
+// it may hold keys another lacks (mastersHoldAll). It runs within a flight (enterFlight): each request
 // is one of the flight's, so Close waits for the one that lost the race,
 // which the node's context ends.
-func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool) {
+func (n *Node) askMasters(key string, oneSuffices bool) (e store.Entry, found, authoritative bool) {
 	ms := n.view.Load().syncedMasters(n.self)
 	if len(ms) == 0 {
 		return store.Entry{}, false, false
@@ -337,6 +339,9 @@ func (n *Node) askMasters(key string) (e store.Entry, found, authoritative bool)
 				return a.e, true, false
 			case errors.Is(a.err, ErrNotFound):
 				said++
+				if oneSuffices {
+					return store.Entry{}, false, true
+				}
 			default:
 				n.log.Debug("ask master failed", "master", a.from.String(), "err", a.err)
 			}

@@ -96,6 +96,12 @@ type Node struct {
 	flightMu sync.RWMutex // orders a flight's start (read) with Close setting closed (write)
 
 	stats counters
+	// localWrites counts the values this node, as a master, stored with
+	// POST /local for a client (on this master only); localAgreed is
+	// what localWrites was when a digest check that began after them
+	// found every other master holding the same data. While they
+	// differ, this master may hold keys another lacks (holdsLocal).
+	localWrites, localAgreed atomic.Uint64
 	// multicastWarned is when a failed multicast was last logged as a
 	// warning (Unix nanoseconds).
 	multicastWarned atomic.Int64

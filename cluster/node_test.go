@@ -619,3 +619,114 @@ func TestNode_Get_MasterThatHangsCostsAHedge(t *testing.T) {
 	_, _, err = reader.Get(short, "nobody-has-this")
 	assert.ErrorIs(t, err, cluster.ErrNotFound)
 }
+
+// countingPeers is memPeers that counts fetches by key.
+type countingPeers struct {
+	*memPeers
+	mu      sync.Mutex
+	fetches map[string]int
+}
+
+func (p *countingPeers) Fetch(ctx context.Context, to netip.AddrPort, key string) (store.Entry, error) {
+	p.mu.Lock()
+	p.fetches[key]++
+	p.mu.Unlock()
+	return p.memPeers.Fetch(ctx, to, key)
+}
+
+func (p *countingPeers) count(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fetches[key]
+}
+
+// TestNode_Get_OneMastersNoIsEnough: while no master says it may hold a
+// key the other lacks, a key nobody holds is a 404 on the word of the
+// one master asked: one request.
+func TestNode_Get_OneMastersNoIsEnough(t *testing.T) {
+	c := newTestCluster(t)
+	cp := &countingPeers{memPeers: c.peers, fetches: map[string]int{}}
+	c.via = cp
+	nodes := c.startN(4)
+	masters := c.waitAgreed()
+	for i, n := range nodes {
+		if slices.Contains(masters, n.Addr()) {
+			continue
+		}
+		key := fmt.Sprintf("nobody-has-this-%d", i)
+		_, _, err := n.Get(ctx(t), key)
+		require.ErrorIs(t, err, cluster.ErrNotFound, "node %s", n.Addr())
+		assert.Equal(t, 1, cp.count(key), "node %s: requests to the masters for a key nobody holds", n.Addr())
+	}
+}
+
+// TestNode_Get_KeyStoredLocallyOnAMaster: POST /local on a master stores
+// the key there only, until the other master copies it at its next
+// digest check. Meanwhile that master says so in its heartbeats, and
+// other nodes find the key whichever master they would ask first; once a
+// digest check finds the masters agreeing, misses go to one master again.
+func TestNode_Get_KeyStoredLocallyOnAMaster(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.CheckInterval = time.Hour // no digest check until the test asks for one
+	nodes := c.startN(4)
+	masters := c.waitAgreed()
+	var reader *testNode
+	for _, n := range nodes {
+		if !slices.Contains(masters, n.Addr()) {
+			reader = n
+		}
+	}
+	holder := c.node(masters[0])
+	_, err := holder.StoreLocal(ctx(t), netip.Addr{}, "on-one-master-0", store.Entry{Value: []byte("x")})
+	require.NoError(t, err)
+	_, ok := c.node(masters[1]).GetLocal("on-one-master-0")
+	require.False(t, ok, "the other master must not hold it yet")
+	eventually(t, 2*time.Second, func() error {
+		_, _, err := reader.Get(ctx(t), "on-one-master-0")
+		return err
+	})
+	// Each read asks either master first at random: with the heartbeat
+	// heard, every one of these finds the key, where one master's no
+	// would lose about half of them.
+	for i := 1; i <= 16; i++ {
+		key := fmt.Sprintf("on-one-master-%d", i)
+		_, err := holder.StoreLocal(ctx(t), netip.Addr{}, key, store.Entry{Value: []byte("x")})
+		require.NoError(t, err)
+		e, _, err := reader.Get(ctx(t), key)
+		require.NoError(t, err, "read %d", i)
+		assert.Equal(t, "x", string(e.Value))
+	}
+}
+
+// TestNode_Get_MastersAgreeingEndsLocalKeys: once the masters' digest
+// checks have copied a key stored with POST /local on one master to the
+// other and found them agreeing, that master stops saying it may hold
+// keys the other lacks, and misses go to the masters alone again.
+func TestNode_Get_MastersAgreeingEndsLocalKeys(t *testing.T) {
+	c := newTestCluster(t)
+	c.cfg.CheckInterval = 50 * time.Millisecond
+	nodes := c.startN(3)
+	masters := c.waitAgreed()
+	var reader *testNode
+	for _, n := range nodes {
+		if !slices.Contains(masters, n.Addr()) {
+			reader = n
+		}
+	}
+	_, err := c.node(masters[0]).StoreLocal(ctx(t), netip.Addr{}, "on-one-master", store.Entry{Value: []byte("x")})
+	require.NoError(t, err)
+	eventually(t, 5*time.Second, func() error {
+		if _, ok := c.node(masters[1]).GetLocal("on-one-master"); !ok {
+			return errors.New("the other master has not copied it yet")
+		}
+		before := reader.Status().Counters
+		_, _, err := reader.Get(ctx(t), fmt.Sprintf("absent-%d", time.Now().UnixNano()))
+		if !errors.Is(err, cluster.ErrNotFound) {
+			return fmt.Errorf("want not found, got %v", err)
+		}
+		if after := reader.Status().Counters; after.Direct == before.Direct {
+			return errors.New("the miss still went to the group")
+		}
+		return nil
+	})
+}

@@ -109,8 +109,9 @@ const (
 	FlagLeaving                    // the node is shutting down
 	FlagDeleted                    // Invalidate: the key was deleted at Version
 	FlagMigrated                   // a synced master holding every key of every original node it knows
-	// FlagLocalKeys: the node holds keys stored with POST /local/<key>
-	// that the masters may not hold, so only a whohas finds them.
+	// FlagLocalKeys: the node holds values stored with POST /local/<key>
+	// that a master may lack (a master: that the other may lack), so
+	// only a whohas, or every master's word, finds them.
 	FlagLocalKeys
 	// FlagTellsLocal: the node sets FlagLocalKeys whenever it holds such
 	// keys. Releases before it do not, and never set this flag either: a

@@ -130,6 +130,9 @@ func OpenBolt(path string, opts BoltOptions) (s *Bolt, err error) {
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: timeout,
 		NoSync:  opts.NoSync,
+		// No one reads bbolt's statistics, and they cost every read
+		// transaction a lock of its own.
+		NoStatistics: true,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, perm)
 			file = f

@@ -449,3 +449,27 @@ func TestBolt_Range_ChunkBoundedByBytes(t *testing.T) {
 	s.Range(func(k string, _ Entry) bool { visited = append(visited, k); return true })
 	require.Equal(t, append(keys[:len(keys)-1:len(keys)-1], keys[:len(keys)-1]...), visited)
 }
+
+// BenchmarkBoltGet measures Get of 1000 keys of 100 bytes, from 50
+// goroutines at once (the read figure of make bench).
+func BenchmarkBoltGet(b *testing.B) {
+	s, _ := openTestBolt(b, BoltOptions{NoSync: true})
+	value := bytes.Repeat([]byte("x"), 100)
+	for i := range 1000 {
+		_, _, err := s.Put(fmt.Sprintf("key-%04d", i), Entry{Value: value, Version: v(uint64(i+1), 1)})
+		require.NoError(b, err)
+	}
+	b.SetParallelism(25) // 50 goroutines on 2 CPUs
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, ok := s.Get(fmt.Sprintf("key-%04d", i%1000)); !ok {
+				b.Error("key not found")
+				return
+			}
+			i++
+		}
+	})
+}

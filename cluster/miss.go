@@ -145,6 +145,7 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 	// masters said they lack the key (saidNo) or time is up.
 	var fallback []netip.Addr
 	saidNo := false
+	var noFrom []netip.Addr // the masters that answered nokey
 	// fetch reads key from a holder that answered.
 	fetch := func(from netip.Addr) (store.Entry, bool) {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FetchTimeout)
@@ -193,7 +194,17 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 			return fromOriginals()
 		case <-grace:
 			return fromOriginals()
-		case <-q.nokey:
+		case m := <-q.nokey:
+			// Each master answers for what it holds, and a value stored
+			// with POST /local on one reaches the other only at their
+			// next digest check: the key is missing once every synced
+			// master has said so.
+			if !slices.Contains(noFrom, m) {
+				noFrom = append(noFrom, m)
+			}
+			if len(noFrom) < len(n.view.Load().syncedMasters(n.self)) {
+				continue
+			}
 			noKey()
 			saidNo = true
 			if e, err := fromOriginals(); err == nil {
@@ -238,8 +249,9 @@ func (n *Node) resolve(key string) (store.Entry, error) {
 // no member is heard, for a node that joins by unicast): it asks the synced
 // masters over HTTP, which hold every key, at once and again after each
 // quarter of the multicast timeout while none is synced or reachable. At
-// most two requests per round, whatever the cluster's size; keys stored
-// with POST /local on a node that is not a master cannot be found this way.
+// most two requests per round, whatever the cluster's size (one while no
+// node says it may hold keys the masters lack); keys stored with POST
+// /local on a node that is not a master cannot be found this way.
 func (n *Node) resolveByMasters(key string) (store.Entry, error) {
 	deadline := n.now().Add(n.cfg.MulticastTimeout)
 	retry := time.NewTimer(0)
@@ -251,7 +263,7 @@ func (n *Node) resolveByMasters(key string) (store.Entry, error) {
 		case <-retry.C:
 		}
 		n.stats.Queries.Add(1)
-		e, found, authoritative := n.askMasters(key, false)
+		e, found, authoritative := n.askMasters(key, n.view.Load().mastersHoldAll)
 		switch {
 		case found:
 			n.stats.Answers.Add(1)

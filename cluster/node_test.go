@@ -681,13 +681,26 @@ func TestNode_Get_KeyStoredLocallyOnAMaster(t *testing.T) {
 	require.NoError(t, err)
 	_, ok := c.node(masters[1]).GetLocal("on-one-master-0")
 	require.False(t, ok, "the other master must not hold it yet")
+	// Once the reader has heard the master's heartbeat, its misses go to
+	// the group.
+	tries := 0
 	eventually(t, 2*time.Second, func() error {
-		_, _, err := reader.Get(ctx(t), "on-one-master-0")
-		return err
+		tries++
+		before := reader.Status().Counters.Queries
+		_, _, err := reader.Get(ctx(t), fmt.Sprintf("absent-%d", tries))
+		if !errors.Is(err, cluster.ErrNotFound) {
+			return fmt.Errorf("want not found, got %v", err)
+		}
+		if reader.Status().Counters.Queries == before {
+			return errors.New("the miss went to the masters alone")
+		}
+		return nil
 	})
-	// Each read asks either master first at random: with the heartbeat
-	// heard, every one of these finds the key, where one master's no
-	// would lose about half of them.
+	e, _, err := reader.Get(ctx(t), "on-one-master-0")
+	require.NoError(t, err)
+	assert.Equal(t, "x", string(e.Value))
+	// Each read would ask either master first at random: every one of
+	// these finds the key, where one master's no would lose about half.
 	for i := 1; i <= 16; i++ {
 		key := fmt.Sprintf("on-one-master-%d", i)
 		_, err := holder.StoreLocal(ctx(t), netip.Addr{}, key, store.Entry{Value: []byte("x")})

@@ -136,6 +136,42 @@ func whohasSeen(obs mcast.Transport, key string) int {
 	}
 }
 
+// lastNonMaster returns the last of nodes that is not one of masters.
+func lastNonMaster(nodes []*testNode, masters []netip.Addr) *testNode {
+	var reader *testNode
+	for _, n := range nodes {
+		if !slices.Contains(masters, n.Addr()) {
+			reader = n
+		}
+	}
+	return reader
+}
+
+// waitMissesByGroup polls until a miss on reader goes to the group: a key
+// nobody holds is a 404 after a whohas. before, if set, runs before each
+// try. It returns the key of the last miss.
+func waitMissesByGroup(t *testing.T, reader *testNode, before func()) string {
+	t.Helper()
+	var key string
+	tries := 0
+	eventually(t, 2*time.Second, func() error {
+		if before != nil {
+			before()
+		}
+		tries++
+		key = fmt.Sprintf("absent-%d", tries)
+		queries := reader.Status().Counters.Queries
+		if _, _, err := reader.Get(ctx(t), key); !errors.Is(err, cluster.ErrNotFound) {
+			return fmt.Errorf("want not found, got %v", err)
+		}
+		if reader.Status().Counters.Queries == queries {
+			return errors.New("the miss went to the masters alone")
+		}
+		return nil
+	})
+	return key
+}
+
 // TestNode_Get_MissAsksTheMastersAlone: while no member holds keys the
 // masters lack, a miss is one request to the masters and no datagram to
 // the group; a key nobody holds is a 404 once every synced master said so.
@@ -173,31 +209,13 @@ func TestNode_Get_OlderMemberMeansWhohas(t *testing.T) {
 	masters := c.waitAgreed()
 	_, err := nodes[0].Put(ctx(t), "k", []byte("v"))
 	require.NoError(t, err)
-	var reader *testNode
-	for _, n := range nodes {
-		if !slices.Contains(masters, n.Addr()) {
-			reader = n
-		}
-	}
+	reader := lastNonMaster(nodes, masters)
 	old := c.net.Join(netip.MustParseAddr("127.0.2.250"))
 	t.Cleanup(func() { _ = old.Close() })
 	hb, err := mcast.Message{Kind: mcast.Heartbeat, Addr: old.LocalAddr().Addr(), Epoch: 1}.Encode()
 	require.NoError(t, err)
-	before := reader.Status().Counters.Queries
-	tries := 0
-	eventually(t, 2*time.Second, func() error {
-		require.NoError(t, old.Multicast(hb))
-		tries++
-		_, _, err := reader.Get(ctx(t), fmt.Sprintf("absent-%d", tries))
-		if !errors.Is(err, cluster.ErrNotFound) {
-			return fmt.Errorf("want not found, got %v", err)
-		}
-		if reader.Status().Counters.Queries == before {
-			return errors.New("no whohas yet")
-		}
-		return nil
-	})
-	assert.Positive(t, whohasSeen(old, fmt.Sprintf("absent-%d", tries)), "the older member heard the whohas")
+	key := waitMissesByGroup(t, reader, func() { require.NoError(t, old.Multicast(hb)) })
+	assert.Positive(t, whohasSeen(old, key), "the older member heard the whohas")
 }
 
 func TestNode_Get_ConcurrentMissesShareOneQuery(t *testing.T) {
@@ -590,12 +608,7 @@ func TestNode_Get_MasterThatHangsCostsAHedge(t *testing.T) {
 	masters := c.waitAgreed()
 	_, err := nodes[0].Put(ctx(t), "k", []byte("v"))
 	require.NoError(t, err)
-	var reader *testNode
-	for _, n := range nodes {
-		if !slices.Contains(masters, n.Addr()) {
-			reader = n
-		}
-	}
+	reader := lastNonMaster(nodes, masters)
 	hp.to = masters[0] // set before the reads; only reads fetch
 	// Each read asks either master first at random: in 24 reads the one
 	// that hangs is asked first at least once, but in one run of 2^24.
@@ -670,12 +683,7 @@ func TestNode_Get_KeyStoredLocallyOnAMaster(t *testing.T) {
 	c.cfg.CheckInterval = time.Hour // no digest check until the test asks for one
 	nodes := c.startN(4)
 	masters := c.waitAgreed()
-	var reader *testNode
-	for _, n := range nodes {
-		if !slices.Contains(masters, n.Addr()) {
-			reader = n
-		}
-	}
+	reader := lastNonMaster(nodes, masters)
 	holder := c.node(masters[0])
 	_, err := holder.StoreLocal(ctx(t), netip.Addr{}, "on-one-master-0", store.Entry{Value: []byte("x")})
 	require.NoError(t, err)
@@ -683,19 +691,7 @@ func TestNode_Get_KeyStoredLocallyOnAMaster(t *testing.T) {
 	require.False(t, ok, "the other master must not hold it yet")
 	// Once the reader has heard the master's heartbeat, its misses go to
 	// the group.
-	tries := 0
-	eventually(t, 2*time.Second, func() error {
-		tries++
-		before := reader.Status().Counters.Queries
-		_, _, err := reader.Get(ctx(t), fmt.Sprintf("absent-%d", tries))
-		if !errors.Is(err, cluster.ErrNotFound) {
-			return fmt.Errorf("want not found, got %v", err)
-		}
-		if reader.Status().Counters.Queries == before {
-			return errors.New("the miss went to the masters alone")
-		}
-		return nil
-	})
+	waitMissesByGroup(t, reader, nil)
 	e, _, err := reader.Get(ctx(t), "on-one-master-0")
 	require.NoError(t, err)
 	assert.Equal(t, "x", string(e.Value))
@@ -720,12 +716,7 @@ func TestNode_Get_MastersAgreeingEndsLocalKeys(t *testing.T) {
 	c.cfg.CheckInterval = 50 * time.Millisecond
 	nodes := c.startN(3)
 	masters := c.waitAgreed()
-	var reader *testNode
-	for _, n := range nodes {
-		if !slices.Contains(masters, n.Addr()) {
-			reader = n
-		}
-	}
+	reader := lastNonMaster(nodes, masters)
 	_, err := c.node(masters[0]).StoreLocal(ctx(t), netip.Addr{}, "on-one-master", store.Entry{Value: []byte("x")})
 	require.NoError(t, err)
 	eventually(t, 5*time.Second, func() error {

@@ -197,7 +197,7 @@ func (n *Node) StoreLocal(ctx context.Context, from netip.Addr, key string, e st
 		n.localWrites.Add(1)
 		e = held
 	}
-	if !was {
+	if !was && n.holdsLocal() { // a delete of a key held only here leaves nothing to say
 		// Until they hear it, the others resolve their misses with the
 		// masters alone (or, on one master's word, that they lack a key).
 		n.inLoop(func() { n.send(n.heartbeatMsg()) })

@@ -295,12 +295,12 @@ func (n *Node) fromOriginal(e store.Entry) (store.Entry, error) {
 // last one asked, so a master that died and is not yet replaced costs
 // that much, not a fetch timeout. found means a master returned the
 // value; authoritative that every synced master answered it does not
-// hold the key (each answers for what it holds, and a key stored
-// with POST /local on a master reaches the other only with the masters'
-// next digest check), or that one did and oneSuffices: no master says
-// it may hold keys another lacks (mastersHoldAll). It runs within a flight (enterFlight): each request
-// is one of the flight's, so Close waits for the one that lost the race,
-// which the node's context ends.
+// hold the key (each answers for what it holds, and a key stored with
+// POST /local on a master reaches the other only with the masters' next
+// digest check), or that one did and oneSuffices: no master says it may
+// hold keys another lacks (mastersHoldAll). It runs within a flight
+// (enterFlight): each request is one of the flight's, so Close waits for
+// the one that lost the race, which the node's context ends.
 func (n *Node) askMasters(key string, oneSuffices bool) (e store.Entry, found, authoritative bool) {
 	ms := n.view.Load().syncedMasters(n.self)
 	if len(ms) == 0 {

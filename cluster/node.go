@@ -126,7 +126,7 @@ type counters struct {
 	Purged       atomic.Uint64 // expired entries and old tombstones removed
 	SyncNanos    atomic.Int64  // time spent in completed syncs
 	Queries      atomic.Uint64 // whohas this node sent
-	Direct       atomic.Uint64 // misses it asked of the synced masters alone, without a whohas
+	Direct       atomic.Uint64 // misses it asked of the synced masters alone (a whohas follows only if none answered)
 	Answers      atomic.Uint64 // gotkey and nokey answers it received
 }
 

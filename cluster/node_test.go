@@ -174,7 +174,7 @@ func waitMissesByGroup(t *testing.T, reader *testNode, before func()) string {
 
 // TestNode_Get_MissAsksTheMastersAlone: while no member holds keys the
 // masters lack, a miss is one request to the masters and no datagram to
-// the group; a key nobody holds is a 404 once every synced master said so.
+// the group; a key nobody holds is a 404 on the word of the master asked.
 func TestNode_Get_MissAsksTheMastersAlone(t *testing.T) {
 	c := newTestCluster(t)
 	nodes := c.startN(4)
